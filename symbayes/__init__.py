@@ -1,6 +1,9 @@
 """symbayes: Bayesian posterior sampling on parameter spaces with symmetries."""
 
 from symbayes._version import __version__
+from symbayes.canonical import canonicalize, relabel
+from symbayes.results import SampleResult, load_result
+from symbayes.samplers import polynomial_schedule, sample
 from symbayes.symmetry import (
     AxisEntry,
     GroupElement,
@@ -19,7 +22,13 @@ __all__ = [
     "Symmetry",
     "SymmetryError",
     "UnitKey",
+    "SampleResult",
     "__version__",
+    "canonicalize",
+    "load_result",
+    "polynomial_schedule",
+    "relabel",
+    "sample",
     "check_invariance",
     "classify_symmetry",
 ]

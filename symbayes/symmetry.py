@@ -309,6 +309,29 @@ class Symmetry:
         """Every leaf path some axis touches."""
         return tuple(self._entries_by_path)
 
+    def without_scale(self) -> Symmetry:
+        """The finite part (permutations and sign flips): the posterior symmetry.
+
+        Positive rescaling is a function symmetry only (see
+        :func:`check_invariance`), so the samplers quotient by this part alone.
+        Axes left with no group are dropped.
+        """
+        axes = []
+        for axis in self.axes:
+            groups = tuple(g for g in axis.groups if g != "scale")
+            if groups:
+                axes.append(
+                    HiddenAxis(
+                        axis.name,
+                        axis.size,
+                        axis.entries,
+                        groups,
+                        axis.sort_key,
+                        axis.sign_key,
+                    )
+                )
+        return Symmetry(tuple(axes))
+
     def axis(self, name: str) -> HiddenAxis:
         """The hidden axis called ``name``."""
         for axis in self.axes:

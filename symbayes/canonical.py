@@ -32,7 +32,7 @@ problems are solved in batches (:mod:`symbayes.assignment`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
+from functools import cache, partial
 from typing import Any, Literal, NamedTuple
 
 import jax
@@ -238,73 +238,244 @@ def _sort_batch(params: Any, symmetry: Symmetry) -> tuple[Any, GroupElement]:
 
 
 # ---------------------------------------------------------------------- align
-@partial(jax.jit, static_argnums=(2, 3, 4, 5))
-def _alignment_scores(
-    params: Any,
-    pivot: Any,
-    symmetry: Symmetry,
-    axis_index: int,
-    invariant: bool,
-    pivot_batched: bool,
+# Sorting networks are used for the short rows of the invariant first sweep:
+# XLA's generic sort is several times slower on many short rows than a fused
+# network of elementwise minima and maxima. Longer rows use jnp.sort.
+_NETWORK_MAX_LENGTH = 32
+# Cost-matrix entries per chunk of draws (bounds the memory of one call).
+_CHUNK_ENTRIES = 1 << 22
+# Padded chunk lengths: 64 * 4**k, so that few shapes are compiled.
+_SMALLEST_CHUNK = 64
+
+
+@cache
+def _sorting_network(length: int) -> tuple[tuple[int, int], ...]:
+    """Comparators ``(i, j)``, ``i < j``, of Batcher's merge-exchange sort.
+
+    Knuth, TAOCP vol. 3, section 5.2.2, algorithm M: applying
+    ``x_i, x_j = min, max`` for every pair in order sorts any ``length``
+    values (``O(length log^2 length)`` comparators).
+    """
+    pairs: list[tuple[int, int]] = []
+    if length < 2:
+        return ()
+    top = 1 << ((length - 1).bit_length() - 1)
+    p = top
+    while p > 0:
+        q, r, d = top, 0, p
+        while True:
+            pairs.extend((i, i + d) for i in range(length - d) if i & p == r)
+            if q == p:
+                break
+            d, q, r = q - p, q >> 1, p
+        p >>= 1
+    return tuple(pairs)
+
+
+def _sort_rows(x: jax.Array) -> jax.Array:
+    """``jnp.sort(x, axis=-1)``, by a sorting network for short rows."""
+    length = x.shape[-1]
+    if length > _NETWORK_MAX_LENGTH:
+        return jnp.sort(x, axis=-1)
+    columns = [x[..., i] for i in range(length)]
+    for i, j in _sorting_network(length):
+        low, high = columns[i], columns[j]
+        columns[i], columns[j] = jnp.minimum(low, high), jnp.maximum(low, high)
+    return jnp.stack(columns, axis=-1) if columns else x
+
+
+def _shared_entries(symmetry: Symmetry, axis_index: int) -> bool:
+    """Whether the axis has entries on leaves that other axes also index."""
+    return any(
+        len(symmetry._entries_by_path[entry.path]) > 1
+        for entry in symmetry.axes[axis_index].entries
+    )
+
+
+def _neighbours(symmetry: Symmetry, axis_index: int) -> list[int]:
+    """The other axes that share a leaf with axis ``axis_index``."""
+    return sorted(
+        {
+            other
+            for entry in symmetry.axes[axis_index].entries
+            for other, _ in symmetry._entries_by_path[entry.path]
+            if other != axis_index
+        }
+    )
+
+
+def _alignment_costs(
+    draws: Any, pivot: Any, symmetry: Symmetry, axis_index: int, invariant: bool
 ) -> tuple[jax.Array, jax.Array]:
-    """Scores of unit ``j`` of each draw against unit ``k`` of its pivot.
+    """Cost of placing unit ``j`` of each draw in slot ``k`` of the pivot.
 
-    ``pivot`` is one params pytree, or one per draw with ``pivot_batched``.
+    ``draws`` has a leading batch axis; ``pivot`` is one params pytree. With
+    ``signed[b, j, k]`` the part of ``sum_entries <theta_b unit j, pivot unit
+    k>`` that changes sign with a flip of unit ``j`` (entries with roles
+    *in* and *out* on a sign axis) and ``unsigned`` the rest, the squared
+    distance of the best-signed unit ``j`` to pivot unit ``k`` is
 
-    Returns ``(signed, unsigned)`` of shape ``(B, h, h)``. ``signed[b, j, k] =
-    sum_entries <theta_b unit j, pivot unit k>`` changes sign with a flip of
-    unit ``j``; ``unsigned`` does not. With ``invariant=True`` the entries on
-    leaves shared with other axes (the outgoing weights ``W_{l+1}[j, :]`` of
-    layer ``l``) enter only through their sorted absolute values, which no
-    element of the other axes changes: the first coordinate-descent sweep
-    then does not depend on how the other axes are currently labelled.
+    ``min_s ||s theta_j - p_k||^2 = ||theta_j||^2 + ||p_k||^2
+    - 2 (|signed_jk| + unsigned_jk)``
+
+    (``signed_jk`` instead of ``|signed_jk|`` without signs). Returns
+    ``(cost, signed)``, both ``(B, h, h)``, with ``cost_jk = ||p_k||^2 -
+    2 (|signed_jk| + unsigned_jk)``: the squared distance less the row
+    constant ``||theta_j||^2``, which changes neither the optimal assignment
+    nor the position of each row's minimum. Each row's minimum is the pivot
+    unit nearest to unit ``j``, so the row minima form a permutation (and
+    solve the assignment outright, see
+    :func:`~symbayes.assignment.batched_linear_assignment`) whenever every
+    unit of the draw is nearest to a different pivot unit.
+
+    With ``invariant=True`` the entries on leaves shared with other axes (the
+    outgoing weights ``W_{l+1}[j, :]`` of layer ``l``) enter only through their
+    sorted absolute values, which no element of the other axes changes: the
+    first coordinate-descent sweep then does not depend on how the other axes
+    are currently labelled. Sorting leaves the norms unchanged, so the cost
+    is then the squared distance between the sorted absolute values.
     """
     axis = symmetry.axes[axis_index]
-    leaves = leaf_paths(params)
+    leaves = leaf_paths(draws)
     pivot_leaves = leaf_paths(pivot)
-    batch, size = jax.tree_util.tree_leaves(params)[0].shape[0], axis.size
-    signed = jnp.zeros((batch, size, size), _float_dtype(params))
+    batch, size = jax.tree_util.tree_leaves(draws)[0].shape[0], axis.size
+    dtype = _float_dtype(draws)
+    signed = jnp.zeros((batch, size, size), dtype)
     unsigned = jnp.zeros_like(signed)
+    pivot_norms = jnp.zeros(size, dtype)
     for entry in axis.entries:
         leaf = leaves[entry.path]
         dim = entry.axis % (leaf.ndim - 1)
         mine = jax.vmap(lambda x, d=dim: _unit_matrix(x, d))(leaf)
-        if pivot_batched:
-            theirs = jax.vmap(lambda x, d=dim: _unit_matrix(x, d))(
-                pivot_leaves[entry.path]
-            )
-        else:
-            theirs = _unit_matrix(pivot_leaves[entry.path], dim)
+        theirs = _unit_matrix(pivot_leaves[entry.path], dim).astype(dtype)
+        pivot_norms = pivot_norms + jnp.sum(theirs**2, axis=1)
         shared = len(symmetry._entries_by_path[entry.path]) > 1
         if invariant and shared:
-            mine = jnp.sort(jnp.abs(mine), axis=-1)
-            theirs = jnp.sort(jnp.abs(theirs), axis=-1)
-        pattern = "bjm,bkm->bjk" if pivot_batched else "bjm,km->bjk"
-        term = jnp.einsum(pattern, mine, theirs)
+            # the pivot's values are sorted once here, not once per draw
+            mine = _sort_rows(jnp.abs(mine))
+            theirs = _sort_rows(jnp.abs(theirs))
+        term = jnp.einsum("bjm,km->bjk", mine, theirs)
         if (invariant and shared) or entry.role == "permute" or not axis.has_sign:
             unsigned = unsigned + term
         else:
             signed = signed + term
-    return signed, unsigned
+    matched = jnp.abs(signed) if axis.has_sign else signed
+    return pivot_norms - 2.0 * (matched + unsigned), signed
 
 
-@partial(jax.jit, static_argnums=(3, 4))
+def _chunk_inputs(flat: Any, pivots: Any, index: jax.Array, group: jax.Array):
+    draws = jax.tree_util.tree_map(lambda x: jnp.take(x, index, axis=0), flat)
+    pivot = jax.tree_util.tree_map(lambda x: x[group], pivots)
+    return draws, pivot
+
+
+@partial(jax.jit, static_argnums=(4, 5, 6))
+def _solve_easy(
+    flat: Any,
+    pivots: Any,
+    index: jax.Array,
+    group: jax.Array,
+    symmetry: Symmetry,
+    axis_index: int,
+    invariant: bool,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Alignment step of axis ``axis_index`` for ``flat[index]`` to ``pivots[group]``.
+
+    Returns ``(permutation, sign, easy)``: where the row minima of the cost
+    form a permutation (``easy``), it is the optimal assignment, and the
+    permutation (slot ``k`` <- unit ``pi(k)``) and signs are returned; other
+    members need the assignment solver (:func:`_solve_hard`).
+    """
+    axis = symmetry.axes[axis_index]
+    size = axis.size
+    draws, pivot = _chunk_inputs(flat, pivots, index, group)
+    cost, signed = _alignment_costs(draws, pivot, symmetry, axis_index, invariant)
+    units = jnp.arange(size, dtype=jnp.int32)
+    if not axis.has_permutation:
+        diagonal = jnp.diagonal(signed, axis1=1, axis2=2)
+        permutation = jnp.broadcast_to(units, diagonal.shape)
+        sign = jnp.where(diagonal < 0, -1.0, 1.0).astype(signed.dtype)
+        return permutation, sign, jnp.ones(diagonal.shape[0], bool)
+    row_to_column = jnp.argmin(cost, axis=2).astype(jnp.int32)
+    hit = (row_to_column[:, :, None] == units).any(axis=1)
+    easy = hit.all(axis=1)
+    # inverse of row_to_column (meaningful where easy): slot k <- unit pi(k)
+    permutation = jax.vmap(lambda r: jnp.zeros_like(r).at[r].set(units))(row_to_column)
+    row_sign = jnp.take_along_axis(signed, row_to_column[:, :, None], axis=2)[..., 0]
+    row_sign = jnp.where(row_sign < 0, -1.0, 1.0).astype(signed.dtype)
+    if not axis.has_sign:
+        row_sign = jnp.ones_like(row_sign)
+    sign = jnp.take_along_axis(row_sign, permutation, axis=1)
+    return permutation, sign, easy
+
+
+@partial(jax.jit, static_argnums=(4, 5, 6))
+def _hard_costs(
+    flat: Any,
+    pivots: Any,
+    index: jax.Array,
+    group: jax.Array,
+    symmetry: Symmetry,
+    axis_index: int,
+    invariant: bool,
+) -> tuple[jax.Array, jax.Array]:
+    """``(cost, signed)`` of :func:`_alignment_costs` for ``flat[index]``."""
+    draws, pivot = _chunk_inputs(flat, pivots, index, group)
+    return _alignment_costs(draws, pivot, symmetry, axis_index, invariant)
+
+
+def _solve_hard(
+    cost: np.ndarray, signed: np.ndarray, axis_has_sign: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Best permutation (slot ``k`` <- unit ``pi(k)``) and signs from the costs.
+
+    The cost of :func:`_alignment_costs` already holds the best sign of each
+    pair, ``s = sign(signed_jk)``; the permutation is the linear assignment.
+    """
+    row_to_col = batched_linear_assignment(cost)
+    permutation = np.argsort(row_to_col, axis=1).astype(np.int32)
+    if not axis_has_sign:
+        return permutation, np.ones(permutation.shape, signed.dtype)
+    batch, size = permutation.shape
+    # score of the unit placed in slot k against pivot unit k
+    placed = signed[np.arange(batch)[:, None], permutation, np.arange(size)]
+    return permutation, np.where(placed < 0, -1.0, 1.0).astype(signed.dtype)
+
+
+@partial(jax.jit, static_argnums=(5, 6), donate_argnums=(0, 1))
 def _apply_axis_step(
-    params: Any,
+    flat: Any,
+    total: GroupElement,
+    index: jax.Array,
     permutation: jax.Array,
     sign: jax.Array,
     symmetry: Symmetry,
     axis_index: int,
 ) -> tuple[Any, GroupElement]:
-    dtype = _float_dtype(params)
+    """Apply the axis step to ``flat[index]`` and compose it into ``total``.
 
-    def one(p, perm, s):
+    Both batches are updated in place (donated); ``index`` may repeat a
+    member with the same step (padding).
+    """
+    dtype = _float_dtype(flat)
+
+    def one(p, g, perm, s):
         step = _single_axis_element(
             symmetry, axis_index, permutation=perm, sign=s, dtype=dtype
         )
-        return symmetry.act(step, p), step
+        return symmetry.act(step, p), symmetry.compose(step, g)
 
-    return jax.vmap(one)(params, permutation, sign)
+    draws = jax.tree_util.tree_map(lambda x: jnp.take(x, index, axis=0), flat)
+    elements = jax.tree_util.tree_map(lambda x: jnp.take(x, index, axis=0), total)
+    moved, composed = jax.vmap(one)(draws, elements, permutation, sign)
+
+    def scatter(x, y):
+        return x.at[index].set(y)
+
+    return (
+        jax.tree_util.tree_map(scatter, flat, moved),
+        jax.tree_util.tree_map(scatter, total, composed),
+    )
 
 
 @partial(jax.jit, static_argnums=2)
@@ -314,89 +485,165 @@ def _compose_batch(
     return jax.vmap(symmetry.compose)(g, h)
 
 
-def _assignment_from_scores(
-    signed: np.ndarray, unsigned: np.ndarray, axis_has_sign: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Best permutation (slot ``k`` <- unit ``pi(k)``) and signs from scores.
+@partial(jax.jit, static_argnums=2)
+def _act_batch(g: GroupElement, params: Any, symmetry: Symmetry) -> Any:
+    return jax.vmap(symmetry.act)(g, params)
 
-    ``||s x_j - p_k||^2 = const - 2 (s signed_jk + unsigned_jk)``, minimised by
-    ``s = sign(signed_jk)``: the assignment cost is ``-(|signed| + unsigned)``
-    with sign flips, ``-(signed + unsigned)`` without.
+
+def _copy_tree(tree: Any) -> Any:
+    return jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), tree)
+
+
+def _chunk_length(axis_size: int) -> int:
+    """Most draws per call: ``64 * 4**k`` with ``<= _CHUNK_ENTRIES`` costs."""
+    length = _SMALLEST_CHUNK
+    while 4 * length * axis_size * axis_size <= _CHUNK_ENTRIES:
+        length *= 4
+    return length
+
+
+def _padded(index: np.ndarray, limit: int) -> np.ndarray:
+    """``index`` padded (repeating its last member) to ``64 * 4**k <= limit``."""
+    length = _SMALLEST_CHUNK
+    while length < index.size and length < limit:
+        length *= 4
+    length = max(length, index.size)
+    return np.concatenate([index, np.full(length - index.size, index[-1])])
+
+
+def _solve_axis(
+    flat: Any,
+    pivots: Any,
+    members: list[np.ndarray],
+    symmetry: Symmetry,
+    axis_index: int,
+    invariant: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Optimal step of one axis for the draws ``members[g]`` of each pivot ``g``.
+
+    Returns the draws (concatenated ``members``), their permutations and signs.
     """
-    signed_part = np.abs(signed) if axis_has_sign else signed
-    row_to_col = batched_linear_assignment(-(signed_part + unsigned))
-    permutation = np.argsort(row_to_col, axis=1).astype(np.int32)
-    if not axis_has_sign:
-        return permutation, np.ones(permutation.shape)
-    batch, size = permutation.shape
-    # score of the unit placed in slot k against pivot unit k
-    placed = signed[np.arange(batch)[:, None], permutation, np.arange(size)]
-    return permutation, np.where(placed < 0, -1.0, 1.0)
+    axis = symmetry.axes[axis_index]
+    limit = _chunk_length(axis.size)
+    calls = []
+    for group, index in enumerate(members):
+        for start in range(0, index.size, limit):
+            chunk = index[start : start + limit]
+            padded = jnp.asarray(_padded(chunk, limit), jnp.int32)
+            group_index = jnp.asarray(group, jnp.int32)
+            args = (flat, pivots, padded, group_index, symmetry, axis_index, invariant)
+            calls.append((chunk, group_index, args[:4], _solve_easy(*args)))
+    draws, permutations, signs = [], [], []
+    for chunk, group_index, args, result in calls:
+        permutation, sign, easy = (np.asarray(x)[: chunk.size] for x in result)
+        hard = np.flatnonzero(~easy)
+        if hard.size:
+            padded = jnp.asarray(_padded(chunk[hard], limit), jnp.int32)
+            cost, signed = _hard_costs(
+                flat, pivots, padded, group_index, symmetry, axis_index, invariant
+            )
+            cost = np.asarray(cost)[: hard.size]
+            signed = np.asarray(signed)[: hard.size]
+            permutation = permutation.copy()
+            sign = sign.copy()
+            permutation[hard], sign[hard] = _solve_hard(cost, signed, axis.has_sign)
+        draws.append(chunk)
+        permutations.append(permutation)
+        signs.append(sign)
+    return (
+        np.concatenate(draws),
+        np.concatenate(permutations),
+        np.concatenate(signs),
+    )
 
 
 def _align_flat(
     flat: Any,
-    pivot: Any,
+    pivots: Any,
+    groups: np.ndarray,
     symmetry: Symmetry,
     max_sweeps: int,
     invariant_start: bool = True,
-    pivot_batched: bool = False,
+    total: GroupElement | None = None,
+    copy: bool = True,
 ) -> tuple[Any, GroupElement, np.ndarray]:
-    """Coordinate-descent alignment of a flat batch ``(B, ...)`` to ``pivot``.
+    """Coordinate-descent alignment of a flat batch ``(B, ...)`` to pivots.
 
-    ``pivot`` is one params pytree, or one per draw with ``pivot_batched``.
+    ``pivots`` has a leading axis; draw ``b`` is aligned to ``pivots[groups[b]]``.
 
-    The first sweep uses scores invariant to the other axes' labelling when
-    ``invariant_start`` (see :func:`_alignment_scores`); later sweeps use the
-    exact squared distance, one axis at a time, until a sweep moves nothing.
+    The first sweep uses costs invariant to the other axes' labelling when
+    ``invariant_start`` (see :func:`_alignment_costs`); later sweeps use the
+    exact squared distance, one axis at a time. An axis of a draw is solved
+    again only while it is *stale*: not yet solved with the exact cost, or
+    another axis sharing a leaf with it moved that draw since. The sweeps stop
+    when nothing is stale (a draw none of whose axes would move is at a
+    coordinate-descent fixed point) or after ``max_sweeps``. This gives the
+    same result as sweeping every draw until a sweep moves nothing, without
+    the confirmation work; one axis needs a single exact sweep.
 
-    Returns the aligned batch, the element applied to each draw and a boolean
-    array saying which draws moved.
+    Returns the aligned batch, the element applied to each draw composed with
+    ``total`` (default: the identity) and a boolean array saying which draws
+    moved. The steps update the batch and the elements in place (donated
+    buffers): with ``copy=False`` the caller hands ``flat`` and ``total``
+    over and must not use them afterwards; by default they are copied first.
     """
     batch = jax.tree_util.tree_leaves(flat)[0].shape[0]
     dtype = _float_dtype(flat)
-    total = _identity_batch(symmetry, batch, dtype)
+    if total is None:
+        total = _identity_batch(symmetry, batch, dtype)
+    elif copy:
+        total = _copy_tree(total)
+    if copy:
+        flat = _copy_tree(flat)
+    groups = np.asarray(groups)
+    num_groups = jax.tree_util.tree_leaves(pivots)[0].shape[0]
+    order = np.argsort(groups, kind="stable")
+    bounds = np.searchsorted(groups[order], np.arange(num_groups + 1))
+    by_group = [order[bounds[g] : bounds[g + 1]] for g in range(num_groups)]
+    solvable = [
+        i
+        for i, axis in enumerate(symmetry.axes)
+        if axis.has_permutation or axis.has_sign
+    ]
+    stale = np.ones((batch, len(symmetry.axes)), dtype=bool)
     moved = np.zeros(batch, dtype=bool)
     for sweep in range(max_sweeps):
-        changed = False
-        for index, axis in enumerate(symmetry.axes):
-            if not (axis.has_permutation or axis.has_sign):
-                continue
-            signed, unsigned = _alignment_scores(
-                flat,
-                pivot,
-                symmetry,
-                index,
-                invariant_start and sweep == 0,
-                pivot_batched,
+        for index in solvable:
+            invariant = (
+                invariant_start and sweep == 0 and _shared_entries(symmetry, index)
             )
-            signed, unsigned = np.asarray(signed), np.asarray(unsigned)
-            if axis.has_permutation:
-                permutation, sign = _assignment_from_scores(
-                    signed, unsigned, axis.has_sign
-                )
+            if sweep == 0:
+                members = by_group
             else:
-                diagonal = np.diagonal(signed, axis1=1, axis2=2)
-                permutation = np.broadcast_to(
-                    np.arange(axis.size, dtype=np.int32), diagonal.shape
-                )
-                sign = np.where(diagonal < 0, -1.0, 1.0)
-            moves = np.any(permutation != np.arange(axis.size), axis=1) | np.any(
-                sign < 0, axis=1
+                members = [m[stale[m, index]] for m in by_group]
+                if not any(m.size for m in members):
+                    continue
+            draws, permutation, sign = _solve_axis(
+                flat, pivots, members, symmetry, index, invariant
             )
+            if not invariant:
+                stale[draws, index] = False
+            moves = np.any(permutation != np.arange(permutation.shape[1]), axis=1)
+            moves |= np.any(sign < 0, axis=1)
             if not moves.any():
                 continue
-            changed = True
-            moved |= moves
-            flat, step = _apply_axis_step(
-                flat,
-                jnp.asarray(permutation),
-                jnp.asarray(sign, dtype),
-                symmetry,
-                index,
-            )
-            total = _compose_batch(step, total, symmetry)
-        if not changed and sweep > 0:
+            draws, permutation, sign = draws[moves], permutation[moves], sign[moves]
+            moved[draws] = True
+            for other in _neighbours(symmetry, index):
+                stale[draws, other] = True
+            limit = _chunk_length(symmetry.axes[index].size)
+            for start in range(0, draws.size, limit):
+                chunk = _padded(np.arange(start, min(start + limit, draws.size)), limit)
+                flat, total = _apply_axis_step(
+                    flat,
+                    total,
+                    jnp.asarray(draws[chunk], jnp.int32),
+                    jnp.asarray(permutation[chunk]),
+                    jnp.asarray(sign[chunk], dtype),
+                    symmetry,
+                    index,
+                )
+        if not stale[:, solvable].any():
             break
     return flat, total, moved
 
@@ -431,10 +678,22 @@ def align(
     batch_shape = _check_batch(params, symmetry, batch_ndim)
     _check_pivot(pivot, params, symmetry, batch_ndim)
     flat = _flatten_batch(params, batch_ndim)
-    aligned, elements, _ = _align_flat(flat, pivot, symmetry, max_sweeps)
+    aligned, elements, _ = _align_flat(
+        flat, _stack_one(pivot), _zeros_groups(flat), symmetry, max_sweeps
+    )
     return _unflatten_batch(aligned, batch_shape), _unflatten_batch(
         elements, batch_shape
     )
+
+
+def _stack_one(pivot: Any) -> Any:
+    """One params pytree as a stack of one pivot (leading axis of length 1)."""
+    return jax.tree_util.tree_map(lambda x: jnp.asarray(x)[None], pivot)
+
+
+def _zeros_groups(flat: Any) -> np.ndarray:
+    """Every draw of ``flat`` aligned to pivot 0."""
+    return np.zeros(jax.tree_util.tree_leaves(flat)[0].shape[0], dtype=np.int32)
 
 
 def _check_pivot(pivot: Any, params: Any, symmetry: Symmetry, batch_ndim: int) -> None:
@@ -513,8 +772,14 @@ def canonicalize(
     flat = _flatten_batch(params, batch_ndim)
     canonical, elements = _sort_batch(flat, symmetry)
     if method == "align":
-        canonical, aligning, _ = _align_flat(canonical, pivot, symmetry, max_sweeps)
-        elements = _compose_batch(aligning, elements, symmetry)
+        canonical, elements, _ = _align_flat(
+            canonical,
+            _stack_one(pivot),
+            _zeros_groups(canonical),
+            symmetry,
+            max_sweeps,
+            total=elements,
+        )
     canonical = _unflatten_batch(canonical, batch_shape)
     if not return_element:
         return canonical
@@ -539,6 +804,7 @@ def relabel(
     axis: str | None = None,
     max_iterations: int = 100,
     max_sweeps: int = 20,
+    tolerance: float = 0.0,
 ) -> RelabelResult:
     """Relabel a whole set of draws consistently (undo label switching).
 
@@ -585,6 +851,13 @@ def relabel(
             only axis).
         max_iterations: iteration cap.
         max_sweeps: coordinate-descent cap per alignment.
+        tolerance: ``"pivot"`` stops once an iteration (after the first)
+            changes the element of at most this fraction of the draws. The
+            default 0 iterates until no draw changes. A small positive value
+            (say ``1e-3``) saves the last iterations, in which a few draws
+            with nearly tied alignments flip while the pivot settles; those
+            draws may then keep a labelling that one more iteration would
+            change.
 
     Returns:
         A :class:`RelabelResult`.
@@ -601,6 +874,8 @@ def relabel(
         raise ValueError(
             f"unknown relabel method {method!r}; use 'pivot', 'stephens' or 'ecr'"
         )
+    if not 0.0 <= tolerance < 1.0:
+        raise ValueError(f"tolerance must lie in [0, 1), got {tolerance}")
     batch_shape = _check_batch(draws, symmetry, batch_ndim)
     flat = _flatten_batch(draws, batch_ndim)
     if method == "pivot":
@@ -614,6 +889,7 @@ def relabel(
             by_chain and batch_ndim >= 2,
             max_iterations,
             max_sweeps,
+            tolerance,
         )
     axis_index = _permutation_axis(symmetry, axis)
     probabilities = _check_allocations(
@@ -630,7 +906,7 @@ def relabel(
             symmetry, axis_index, permutation=perm, dtype=dtype
         )
     )(jnp.asarray(permutations))
-    relabelled = jax.jit(jax.vmap(symmetry.act))(elements, flat)
+    relabelled = _act_batch(elements, flat, symmetry)
     return RelabelResult(
         _unflatten_batch(relabelled, batch_shape),
         _unflatten_batch(elements, batch_shape),
@@ -666,8 +942,13 @@ def _relabel_to_group_pivots(
     max_iterations: int,
     max_sweeps: int,
     pivots: Any = None,
+    tolerance: float = 0.0,
 ) -> tuple[Any, GroupElement, Any, int, bool]:
-    """Iterate {align each draw to its group's pivot; pivots <- group means}."""
+    """Iterate {align each draw to its group's pivot; pivots <- group means}.
+
+    Stops once an iteration after the first moves at most ``tolerance`` of
+    the draws. ``current`` and ``total`` are consumed (updated in place).
+    """
     if pivots is None:
         # A single member of each group, not the group mean: the mean of draws
         # whose sort representatives disagree (nearly tied keys) is blurred,
@@ -677,17 +958,18 @@ def _relabel_to_group_pivots(
         pivots = _take(current, (first + last) // 2)
     converged, iteration = False, 0
     for iteration in range(1, max_iterations + 1):
-        current, step, moved = _align_flat(
+        current, total, moved = _align_flat(
             current,
-            _take(pivots, groups),
+            pivots,
+            groups,
             symmetry,
             max_sweeps,
             invariant_start=iteration == 1,
-            pivot_batched=True,
+            total=total,
+            copy=False,
         )
-        total = _compose_batch(step, total, symmetry)
         pivots = _group_means(current, groups, num_groups)
-        if iteration > 1 and not moved.any():
+        if iteration > 1 and np.count_nonzero(moved) <= tolerance * moved.size:
             converged = True
             break
     return current, total, pivots, iteration, converged
@@ -706,7 +988,7 @@ def _merge_pivots(pivots: Any, symmetry: Symmetry, max_sweeps: int) -> GroupElem
     num = jax.tree_util.tree_leaves(pivots)[0].shape[0]
     rows, cols = np.divmod(np.arange(num * num), num)
     aligned, pair_elements, _ = _align_flat(
-        _take(pivots, rows), _take(pivots, cols), symmetry, max_sweeps, True, True
+        _take(pivots, rows), pivots, cols, symmetry, max_sweeps, copy=False
     )
     difference = jax.tree_util.tree_map(jnp.subtract, aligned, _take(pivots, cols))
     distance = sum(
@@ -735,8 +1017,12 @@ def _relabel_pivot(
     by_chain: bool,
     max_iterations: int,
     max_sweeps: int,
+    tolerance: float = 0.0,
 ) -> RelabelResult:
     current, total = _sort_batch(flat, symmetry)
+    # the alignment updates these in place; leaves that no axis touches may
+    # still be the caller's buffers, so they are copied once here
+    current, total = _copy_tree(current), _copy_tree(total)
     batch = int(np.prod(batch_shape))
     num_chains = batch_shape[0] if by_chain and pivot is None else 1
     chains = np.repeat(np.arange(num_chains), batch // num_chains)
@@ -752,10 +1038,11 @@ def _relabel_pivot(
         max_iterations,
         max_sweeps,
         initial,
+        tolerance,
     )
     if num_chains > 1:
         step = _take(_merge_pivots(pivots, symmetry, max_sweeps), chains)
-        current = jax.jit(jax.vmap(symmetry.act))(step, current)
+        current = _act_batch(step, current, symmetry)
         total = _compose_batch(step, total, symmetry)
     return RelabelResult(
         _unflatten_batch(current, batch_shape),

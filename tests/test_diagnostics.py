@@ -1,0 +1,186 @@
+"""Diagnostics tell the truth: symmetric copies vs real, functional modes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from symbayes.canonical import canonicalize
+from symbayes.diagnostics import (
+    diagnose,
+    flatten_draws,
+    load_reference_modes,
+    mode_coverage,
+    pairwise_rhat,
+    reference_modes,
+)
+from symbayes.models import MLP
+from symbayes.results import SampleResult, Timings
+
+MODEL = MLP((1, 4, 1), "tanh")
+SYMMETRY = MODEL.symmetry
+X = jnp.linspace(-2.0, 2.0, 20)[:, None]
+DATA = (X, jnp.sin(2 * X[:, 0]))
+CHAINS, DRAWS = 8, 1000
+
+
+def canonical_point(seed: int) -> dict:
+    params = MODEL.init(jax.random.key(seed))
+    # well-separated units, so the sort map is stable under the noise below
+    params["b1"] = jnp.array([-1.5, -0.5, 0.5, 1.5])
+    params["W1"] = jnp.array([[1.0, -2.0, 1.5, -1.0]]) * (1 + 0.5 * seed)
+    return canonicalize(params, SYMMETRY)
+
+
+def distinct_elements(count: int, key: jax.Array) -> list:
+    """``count`` pairwise distinct random group elements."""
+    elements = []
+    while len(elements) < count:
+        key, sub = jax.random.split(key)
+        g = SYMMETRY.random_element(sub)
+        if not any(SYMMETRY.elements_equal(g, h) for h in elements):
+            elements.append(g)
+    return elements
+
+
+def make_result(centres: list[dict], elements: list | None, seed: int = 0):
+    """Chain c: i.i.d. draws around centres[c] (sd 0.02), hit by elements[c]."""
+    rng = np.random.default_rng(seed)
+    chains = []
+    for c, centre in enumerate(centres):
+        draws = jax.tree_util.tree_map(
+            lambda leaf: (
+                np.asarray(leaf) + 0.02 * rng.standard_normal((DRAWS, *np.shape(leaf)))
+            ),
+            centre,
+        )
+        if elements is not None:
+            draws = jax.vmap(SYMMETRY.act, in_axes=(None, 0))(elements[c], draws)
+        chains.append(draws)
+    raw = jax.tree_util.tree_map(lambda *leaves: np.stack(leaves), *chains)
+    canonical = canonicalize(raw, SYMMETRY, batch_ndim=2)
+    return SampleResult(
+        draws=jax.tree_util.tree_map(np.asarray, canonical),
+        raw_draws=jax.tree_util.tree_map(np.asarray, raw),
+        sample_stats={"diverging": np.zeros((len(centres), DRAWS), bool)},
+        timings=Timings(0.0, 0.0, 0.0, 0.0, 0),
+        config={"kernel": "nuts", "quotient": "none"},
+        symmetry=SYMMETRY,
+    )
+
+
+@pytest.fixture(scope="module")
+def copies():
+    """8 chains in one functional mode, each in its own symmetric copy."""
+    centre = canonical_point(0)
+    elements = distinct_elements(CHAINS, jax.random.key(1))
+    result = make_result([centre] * CHAINS, elements)
+    return result, diagnose(result, model=MODEL, data=DATA)
+
+
+@pytest.fixture(scope="module")
+def two_modes():
+    """Chains 0-3 in one functional mode, 4-7 in another; random copies."""
+    centres = [canonical_point(0)] * 4 + [canonical_point(1)] * 4
+    elements = distinct_elements(CHAINS, jax.random.key(2))
+    result = make_result(centres, elements, seed=1)
+    return result, diagnose(result, model=MODEL, data=DATA)
+
+
+def test_symmetric_copies_are_one_mode(copies):
+    _, diagnostics = copies
+    assert diagnostics.canonical.rhat_max < 1.01
+    assert diagnostics.function.rhat_max < 1.01
+    assert diagnostics.raw.rhat_max > 1.5
+    assert diagnostics.canonical.modes.count == 1
+    assert diagnostics.function.modes.count == 1
+    assert diagnostics.raw.modes.count == CHAINS
+    assert diagnostics.redundant_chains == tuple(range(1, CHAINS))
+    summary = diagnostics.summary()
+    assert summary["modes_raw"] == CHAINS and summary["modes_canonical"] == 1
+    assert summary["ess_bulk_min_canonical"] > summary["ess_bulk_min_raw"]
+
+
+def test_functionally_different_modes_are_not_hidden(two_modes):
+    result, diagnostics = two_modes
+    assert diagnostics.canonical.rhat_max > 1.1
+    assert diagnostics.function.rhat_max > 1.1
+    assert diagnostics.canonical.modes.count == 2
+    assert diagnostics.function.modes.count == 2
+    modes = diagnostics.canonical.modes.modes
+    assert {modes[0].chains, modes[1].chains} == {(0, 1, 2, 3), (4, 5, 6, 7)}
+    assert modes[0].weight == modes[1].weight == 0.5
+    # the representative is the mean canonical params of the mode's chains
+    first = modes[0].chains
+    np.testing.assert_allclose(
+        modes[0].representative["W1"],
+        np.asarray(result.draws["W1"])[list(first)].mean(axis=(0, 1)),
+        rtol=1e-6,
+    )
+    assert diagnostics.redundant_chains == (1, 2, 3, 5, 6, 7)
+
+
+def test_pairwise_rhat_is_symmetric_and_matches_arviz(two_modes):
+    result, _ = two_modes
+    values, _ = flatten_draws(result.draws)
+    matrix = pairwise_rhat(values[:, :200])
+    np.testing.assert_allclose(matrix, matrix.T)
+    np.testing.assert_array_equal(np.diag(matrix), 1.0)
+    direct = az.rhat(az.convert_to_dataset({"x": values[[0, 5], :200]}))
+    np.testing.assert_allclose(matrix[0, 5], direct["x"].values.max(), rtol=1e-10)
+
+
+def test_mode_coverage_against_a_reference(two_modes, copies, tmp_path):
+    reference_run, reference_diagnostics = two_modes
+    reference = reference_modes(reference_run, reference_diagnostics, num_draws=500)
+    assert reference.count == 2
+    path = reference.save(tmp_path / "modes.npz")
+    reference = load_reference_modes(path)
+    # a run whose chains sit in the first reference mode only
+    run, _ = copies
+    coverage = mode_coverage(run, reference)
+    assert coverage.fraction == 0.5
+    assert coverage.weighted_fraction == 0.5
+    assert len(set(coverage.chain_modes.tolist())) == 1
+    assert coverage.chain_modes[0] >= 0
+    # the reference run itself reaches every mode
+    assert mode_coverage(reference_run, reference).fraction == 1.0
+
+
+def test_quotient_runs_use_canonical_draws_as_raw(copies):
+    result, _ = copies
+    quotient = replace(result, raw_draws=None)
+    diagnostics = diagnose(quotient)
+    assert diagnostics.function is None
+    assert diagnostics.raw.modes.count == 1
+    np.testing.assert_allclose(diagnostics.raw.rhat, diagnostics.canonical.rhat)
+
+
+def test_bad_inputs_raise_clear_errors(copies, tmp_path):
+    result, _ = copies
+    one_chain = replace(
+        result,
+        draws=jax.tree_util.tree_map(lambda x: x[:1], result.draws),
+        raw_draws=None,
+    )
+    with pytest.raises(ValueError, match="at least 2 chains"):
+        diagnose(one_chain)
+    with pytest.raises(ValueError, match="threshold must be > 1"):
+        diagnose(result, threshold=1.0)
+    broken = jax.tree_util.tree_map(np.array, result.draws)
+    broken["b1"][0, 3, 1] = np.nan
+    with pytest.raises(ValueError, match=r"NaN or inf values in \['b1\[1\]'\]"):
+        diagnose(replace(result, draws=broken))
+    with pytest.raises(ValueError, match="function gives NaN"):
+        diagnose(result, function=lambda p: jnp.log(p["b1"] - 10.0))
+    with pytest.raises(FileNotFoundError, match="no reference-modes file"):
+        load_reference_modes(tmp_path / "missing.npz")
+    reference = reference_modes(result, num_draws=50)
+    other = replace(result, draws={"W1": result.draws["W1"]})
+    with pytest.raises(ValueError, match="coordinates differ"):
+        mode_coverage(other, reference)

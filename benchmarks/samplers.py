@@ -20,9 +20,11 @@ initial points (one prior draw per chain from ``model.init``; for the mixture
 * symbayes ``sample`` with kernel NUTS or HMC (``num_integration_steps``
   leapfrog steps, 16 by default) and quotient mode ``none`` (sample the full
   space, canonicalise afterwards), ``reparam`` (softplus and exp gaps) and
-  ``reflect``; for the BNN also ``reparam`` with other sort/sign keys than
-  the bias (``--reparam-keys``; the keys change the transform only, the ESS
-  is still measured on the common canonical coordinates below);
+  ``reflect``, with the model's default keys (BNN: the bias is the sort and
+  the sign key; mixture: the mean); for the BNN also ``reparam`` and
+  ``reflect`` with the outgoing weight ``W2[j, 0]`` as sort and sign key
+  (``--bnn-keys``, passed as ``symmetry=``). The keys change the sampler's
+  domain only: the ESS is measured on the common canonical coordinates below;
 * numpyro ``NUTS`` / ``MCMC(chain_method="vectorized")`` on the same
   posterior written as a numpyro model (its log density is checked against
   the symbayes model's at the initial points; the difference is saved).
@@ -474,22 +476,25 @@ def symbayes_methods(problem: Problem, args) -> list[dict[str, Any]]:
             methods.append({"kernel": kernel, "quotient": "reparam", "reparam_gap": gap})
         methods.append({"kernel": kernel, "quotient": "reflect"})
         if problem.name == "bnn":
-            for spec in args.reparam_keys:
-                sort, sign, gap = spec.split(",")
+            for key in args.bnn_keys:
+                for gap in args.reparam_gaps:
+                    methods.append(
+                        {
+                            "kernel": kernel,
+                            "quotient": "reparam",
+                            "reparam_gap": gap,
+                            "keys": [key, key],
+                        }
+                    )
                 methods.append(
-                    {
-                        "kernel": kernel,
-                        "quotient": "reparam",
-                        "reparam_gap": gap,
-                        "keys": [sort, sign],
-                    }
+                    {"kernel": kernel, "quotient": "reflect", "keys": [key, key]}
                 )
     for method in methods:
         label = f"{method['kernel']} {method['quotient']}"
         if method["quotient"] == "reparam":
             label += f" {method['reparam_gap']}"
         if method.get("keys"):
-            label += " [sort {}, sign {}]".format(*method["keys"])
+            label += " [key {}]".format(method["keys"][0])
         method["label"] = label
     return methods
 
@@ -597,11 +602,13 @@ def main(argv: list[str] | None = None) -> None:
         choices=["softplus", "exp"],
     )
     parser.add_argument(
-        "--reparam-keys",
+        "--bnn-keys",
         nargs="*",
-        default=["W1,W1,exp"],
-        help="extra BNN reparam runs 'sort,sign,gap' with keys among b1, W1, W2 "
-        "(default: W1,W1,exp; pass nothing to skip)",
+        default=["W2"],
+        choices=["b1", "W1", "W2"],
+        help="extra BNN reparam (every gap) and reflect runs whose sort and sign "
+        "key is this unit coordinate (default: W2, the outgoing weight; pass "
+        "nothing to skip)",
     )
     parser.add_argument(
         "--hmc-steps", type=int, default=16, help="leapfrog steps per HMC transition"

@@ -2,6 +2,12 @@
 
 from symbayes._version import __version__
 from symbayes.canonical import canonicalize, relabel
+from symbayes.diagnostics import (
+    diagnose,
+    load_reference_modes,
+    mode_coverage,
+    reference_modes,
+)
 from symbayes.results import SampleResult, load_result
 from symbayes.samplers import polynomial_schedule, sample
 from symbayes.symmetry import (
@@ -25,6 +31,10 @@ __all__ = [
     "SampleResult",
     "__version__",
     "canonicalize",
+    "diagnose",
+    "load_reference_modes",
+    "mode_coverage",
+    "reference_modes",
     "load_result",
     "polynomial_schedule",
     "relabel",

@@ -46,7 +46,7 @@ DEFAULTS: dict[str, Any] = {
     "latent": 2,
     "dataset": None,  # per model: sinusoidal, a 3-component mixture, PPCA data
     "kernel": "nuts",
-    "quotient": ("none", "reparam", "reflect"),
+    "quotient": ("none", "reparam", "reflect", "fold"),
     "chains": 8,
     "warmup": 400,
     "samples": 400,
@@ -241,7 +241,7 @@ def compare(
     problem: Problem,
     *,
     kernel: str = "nuts",
-    quotient: Sequence[str] = ("none", "reparam", "reflect"),
+    quotient: Sequence[str] = ("none", "reparam", "reflect", "fold"),
     chains: int = 8,
     warmup: int = 400,
     samples: int = 400,

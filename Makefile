@@ -1,6 +1,7 @@
 # One-command set-up on a fresh clone with only python3 available.
 #   make demo   - create .venv, install symbayes, run the main job (`symbayes compare`)
-#   make test   - create .venv, install symbayes, run ruff and the test suite
+#   make test   - create .venv, install symbayes, run ruff, the tests, the
+#                 notebooks (small size) and the strict documentation build
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -25,7 +26,11 @@ lint: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+	SYMBAYES_NOTEBOOK_SMALL=1 $(BIN)/python -m pytest --nbmake notebooks
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir .site-check
+	rm -rf .site-check
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"

@@ -270,7 +270,9 @@ def profile_relabel(draws: Any, symmetry: Any, output: Path) -> None:
         text.append(f"== sorted by {order} ==\n{buffer.getvalue()}")
     path = output.with_name(output.stem + "_relabel_profile.txt")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(text))
+    # file names relative to the repository, not to this machine
+    root = str(Path(__file__).resolve().parent.parent) + os.sep
+    path.write_text("\n".join(text).replace(root, ""))
     print(f"relabel profile written to {path}", flush=True)
 
 

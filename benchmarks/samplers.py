@@ -1,4 +1,4 @@
-"""Sampling efficiency on the quotient: ESS on canonical coordinates per gradient and per second.
+"""Sampler efficiency on the quotient: canonical ESS per gradient and per second.
 
 Two posteriors:
 
@@ -47,9 +47,10 @@ Rates: ESS min per 1000 gradient evaluations of the sampling phase and of the
 whole run (warmup + sampling); ESS min per second of warmup + sampling wall
 time without compilation. symbayes compiles ahead of time
 (``timings.compile_seconds``); numpyro compiles inside ``warmup``/``run``,
-so its compilation time is estimated by timing an identical MCMC with 4
-warmup transitions and 4 draws and subtracted from each phase (the raw wall
-times are saved too). ESS/s with compilation included is saved as well.
+so its compilation time is measured with ``jax.monitoring`` (the durations
+of JAX's tracing, lowering and XLA compilation events during each phase) and
+subtracted phase by phase (the raw wall times are saved too).
+ESS/s with compilation included is saved as well.
 
 Goals of the issue: symbayes NUTS ``none`` at least as fast as numpyro NUTS
 per ESS (ESS min per second, and per gradient for reference); one quotient
@@ -59,7 +60,7 @@ sampling-phase gradients).
 Run (from the repository root)::
 
     .venv/bin/python benchmarks/samplers.py            # 1000 warmup + 1000 draws
-    .venv/bin/python benchmarks/samplers.py --quick    # 100 + 100, smoke run
+    .venv/bin/python benchmarks/samplers.py --quick    # smoke run, about 2 min
 
 Results: ``benchmarks/results/samplers.json`` (``--output``) and a table on
 stdout.
@@ -72,6 +73,7 @@ import json
 import math
 import os
 import platform
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -242,9 +244,7 @@ def coordinate_names(draws: dict[str, np.ndarray]) -> list[str]:
         if not shape:
             names.append(leaf)
         else:
-            names += [
-                f"{leaf}[{','.join(map(str, i))}]" for i in np.ndindex(*shape)
-            ]
+            names += [f"{leaf}[{','.join(map(str, i))}]" for i in np.ndindex(*shape)]
     return names
 
 
@@ -298,6 +298,26 @@ def load_average() -> list[float] | None:
     return list(os.getloadavg()) if hasattr(os, "getloadavg") else None
 
 
+def source_version() -> dict[str, Any]:
+    """The git commit of the checkout and whether symbayes/ has local changes."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*command: str) -> str | None:
+        try:
+            out = subprocess.run(
+                ["git", *command], cwd=root, capture_output=True, text=True, timeout=30
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    status = git("status", "--porcelain", "--", "symbayes")
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "symbayes_modified": None if status is None else bool(status),
+    }
+
+
 def machine_info() -> dict[str, Any]:
     uname = platform.uname()
     return {
@@ -324,7 +344,7 @@ def run_symbayes(problem: Problem, method: dict[str, Any], args) -> dict[str, An
     if method.get("keys"):
         symmetry = keyed_symmetry(problem.model, *method["keys"])
     load_before = load_average()
-    start = time.perf_counter()
+    compiled, start = compile_seconds(), time.perf_counter()
     result = sample(
         problem.model,
         problem.init_params,
@@ -341,6 +361,7 @@ def run_symbayes(problem: Problem, method: dict[str, Any], args) -> dict[str, An
         progress_bar=False,
     )
     wall = time.perf_counter() - start
+    compiled = compile_seconds() - compiled
     timings = result.timings
     stats = result.sample_stats
     sampling_grads = int(np.sum(stats["num_grad_evals"]))
@@ -353,6 +374,7 @@ def run_symbayes(problem: Problem, method: dict[str, Any], args) -> dict[str, An
             "sampling": timings.sampling_seconds,
             "canonical": timings.canonical_seconds,
             "sample_call_wall": wall,
+            "compile_events_in_sample_call": compiled,
         },
         "grad_evals": {
             "warmup": int(timings.num_grad_evals) - sampling_grads,
@@ -391,12 +413,34 @@ def _numpyro_mcmc(problem: Problem, num_warmup: int, num_samples: int) -> MCMC:
     )
 
 
+COMPILE_EVENTS = (
+    "/jax/core/compile/jaxpr_trace_duration",
+    "/jax/core/compile/jaxpr_to_mlir_module_duration",
+    "/jax/core/compile/backend_compile_duration",
+)
+_compile_seconds = [0.0]
+
+
+def _on_duration_event(event: str, duration: float, **kwargs: Any) -> None:
+    if event in COMPILE_EVENTS:
+        _compile_seconds[0] += duration
+
+
+jax.monitoring.register_event_duration_secs_listener(_on_duration_event)
+
+
+def compile_seconds() -> float:
+    """JAX tracing + lowering + XLA compilation seconds so far in this process."""
+    return _compile_seconds[0]
+
+
 NUMPYRO_FIELDS = ("num_steps", "accept_prob", "adapt_state.step_size", "diverging")
 
 
 def _numpyro_phases(problem: Problem, mcmc: MCMC, key: jax.Array) -> dict[str, Any]:
+    """Warmup and sampling, each timed with its compilation measured apart."""
     warmup_key, sampling_key = jax.random.split(key)
-    start = time.perf_counter()
+    compiled, start = compile_seconds(), time.perf_counter()
     mcmc.warmup(
         warmup_key,
         *problem.numpyro_args,
@@ -406,14 +450,18 @@ def _numpyro_phases(problem: Problem, mcmc: MCMC, key: jax.Array) -> dict[str, A
     )
     warmup_extra = jax.block_until_ready(mcmc.get_extra_fields(group_by_chain=True))
     warmup_seconds = time.perf_counter() - start
-    start = time.perf_counter()
+    warmup_compile = compile_seconds() - compiled
+    compiled, start = compile_seconds(), time.perf_counter()
     mcmc.run(sampling_key, *problem.numpyro_args, extra_fields=NUMPYRO_FIELDS)
     draws = jax.block_until_ready(mcmc.get_samples(group_by_chain=True))
     extra = jax.block_until_ready(mcmc.get_extra_fields(group_by_chain=True))
     sampling_seconds = time.perf_counter() - start
+    sampling_compile = compile_seconds() - compiled
     return {
         "warmup_seconds": warmup_seconds,
         "sampling_seconds": sampling_seconds,
+        "warmup_compile": warmup_compile,
+        "sampling_compile": sampling_compile,
         "warmup_extra": warmup_extra,
         "extra": extra,
         "draws": draws,
@@ -423,13 +471,13 @@ def _numpyro_phases(problem: Problem, mcmc: MCMC, key: jax.Array) -> dict[str, A
 def run_numpyro(problem: Problem, args) -> dict[str, Any]:
     key = jax.random.key(problem.seed)
     load_before = load_average()
-    # compilation estimate: an identical MCMC with 4 + 4 transitions
-    tiny = _numpyro_phases(problem, _numpyro_mcmc(problem, 4, 4), key)
     phases = _numpyro_phases(
         problem, _numpyro_mcmc(problem, args.num_warmup, args.num_samples), key
     )
-    compile_warmup = tiny["warmup_seconds"]
-    compile_sampling = tiny["sampling_seconds"]
+    compile_warmup, compile_sampling = (
+        phases["warmup_compile"],
+        phases["sampling_compile"],
+    )
     extra, warmup_extra = phases["extra"], phases["warmup_extra"]
     sampling_grads = int(np.sum(extra["num_steps"]))
     warmup_grads = int(np.sum(warmup_extra["num_steps"]))
@@ -441,12 +489,12 @@ def run_numpyro(problem: Problem, args) -> dict[str, Any]:
         "library": "numpyro",
         "seconds": {
             "compile": compile_warmup + compile_sampling,
-            "warmup": max(phases["warmup_seconds"] - compile_warmup, 0.0),
-            "sampling": max(phases["sampling_seconds"] - compile_sampling, 0.0),
+            "warmup": phases["warmup_seconds"] - compile_warmup,
+            "sampling": phases["sampling_seconds"] - compile_sampling,
             "warmup_wall_raw": phases["warmup_seconds"],
             "sampling_wall_raw": phases["sampling_seconds"],
-            "compile_estimate_warmup": compile_warmup,
-            "compile_estimate_sampling": compile_sampling,
+            "compile_warmup": compile_warmup,
+            "compile_sampling": compile_sampling,
         },
         "grad_evals": {
             "warmup": warmup_grads,
@@ -469,26 +517,21 @@ def run_numpyro(problem: Problem, args) -> dict[str, Any]:
 
 
 def symbayes_methods(problem: Problem, args) -> list[dict[str, Any]]:
+    keys = [None] + ([[k, k] for k in args.bnn_keys] if problem.name == "bnn" else [])
     methods = []
     for kernel in args.kernels:
-        methods.append({"kernel": kernel, "quotient": "none"})
-        for gap in args.reparam_gaps:
-            methods.append({"kernel": kernel, "quotient": "reparam", "reparam_gap": gap})
-        methods.append({"kernel": kernel, "quotient": "reflect"})
-        if problem.name == "bnn":
-            for key in args.bnn_keys:
-                for gap in args.reparam_gaps:
-                    methods.append(
-                        {
-                            "kernel": kernel,
-                            "quotient": "reparam",
-                            "reparam_gap": gap,
-                            "keys": [key, key],
-                        }
-                    )
-                methods.append(
-                    {"kernel": kernel, "quotient": "reflect", "keys": [key, key]}
-                )
+        for key in keys:
+            for quotient in args.quotients:
+                if quotient == "none" and key is not None:
+                    continue
+                gaps = args.reparam_gaps if quotient == "reparam" else [None]
+                for gap in gaps:
+                    method = {"kernel": kernel, "quotient": quotient}
+                    if gap is not None:
+                        method["reparam_gap"] = gap
+                    if key is not None:
+                        method["keys"] = key
+                    methods.append(method)
     for method in methods:
         label = f"{method['kernel']} {method['quotient']}"
         if method["quotient"] == "reparam":
@@ -510,8 +553,8 @@ FOOTNOTE = (
     "median over coordinates; ESS fn: bulk ESS min on function coordinates; "
     "/1k gr s|t: ESS min per 1000 gradient evaluations of sampling | warmup + "
     "sampling; ESS/s: ESS min per second of warmup + sampling (compilation "
-    "excluded; numpyro: estimated and subtracted); step: mean adapted step "
-    "size; refl: wall reflections per draw (reflect)"
+    "excluded; numpyro: measured by jax.monitoring and subtracted); step: "
+    "mean adapted step size; refl: wall reflections per draw (reflect)"
 )
 
 
@@ -587,13 +630,23 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--num-warmup", type=int, default=1000)
     parser.add_argument("--num-samples", type=int, default=1000)
-    parser.add_argument("--quick", action="store_true", help="100 warmup + 100 draws")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: 50 warmup + 50 draws, NUTS with none and reflect, and numpyro",
+    )
     parser.add_argument("--seed", type=int, default=0, help="problem i uses seed + i")
     parser.add_argument(
         "--problems", nargs="+", default=["bnn", "gmm"], choices=["bnn", "gmm"]
     )
     parser.add_argument(
         "--kernels", nargs="+", default=["nuts", "hmc"], choices=["nuts", "hmc"]
+    )
+    parser.add_argument(
+        "--quotients",
+        nargs="+",
+        default=["none", "reparam", "reflect"],
+        choices=["none", "reparam", "reflect"],
     )
     parser.add_argument(
         "--reparam-gaps",
@@ -625,7 +678,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     if args.quick:
-        args.num_warmup, args.num_samples = 100, 100
+        args.num_warmup, args.num_samples = 50, 50
+        args.kernels, args.quotients, args.bnn_keys = ["nuts"], ["none", "reflect"], []
     if args.num_warmup < 1 or args.num_samples < 4:
         parser.error("--num-warmup must be >= 1 and --num-samples >= 4")
 
@@ -695,6 +749,7 @@ def main(argv: list[str] | None = None) -> None:
         "benchmark": "samplers",
         "description": __doc__.split("\n\n")[0],
         "machine": info,
+        "source": source_version(),
         "seeds": {
             "rule": "problem i (0: bnn, 1: gmm) uses seed + i: sample(key=seed + i); "
             "initial points model.init on jax.random.split(jax.random.fold_in("
@@ -717,7 +772,8 @@ def main(argv: list[str] | None = None) -> None:
             "grad_evals": "leapfrog steps (blackjax num_integration_steps, numpyro "
             "num_steps), all chains, warmup and sampling counted separately",
             "seconds": "warmup + sampling wall, compilation excluded (numpyro: "
-            "estimated by an identical MCMC with 4 + 4 transitions)",
+            "JAX tracing + lowering + XLA compilation durations reported by "
+            "jax.monitoring during each phase, subtracted per phase)",
         },
         "problems": problems,
         "goals": GOALS,

@@ -12,21 +12,29 @@ coordinates:
   spurious variance of canonical coordinates.
 * **align** - the group element that brings ``theta`` closest (Euclidean) to
   a pivot. For one axis this is a linear assignment problem: with
-  ``C_jk = sum_entries <theta_j, pivot_k>``, unit ``j`` goes to slot ``k`` at
-  cost ``-|C_jk|`` with sign ``sign(C_jk)`` (``-C_jk`` without signs). Several
-  axes are aligned by coordinate-descent sweeps, one axis at a time with the
-  others held fixed, until no assignment changes (weight matching, Ainsworth,
-  Hayase & Srinivasa 2023). Alignment starts from the sort representative, so
-  the result depends on the orbit only.
+  ``C_jk = sum_entries <theta_j, pivot_k>``, unit ``j`` goes to slot ``k``
+  with sign ``sign(C_jk)`` at cost ``||pivot_k||^2 - 2 |C_jk|`` (``C_jk``
+  without signs), the squared distance ``||s theta_j - pivot_k||^2`` less
+  ``||theta_j||^2``, which is the same for every slot. When every unit's
+  nearest pivot unit is a different one, these nearest units are the
+  assignment, without a solver. Several axes are aligned by
+  coordinate-descent sweeps, one axis at a time with the others held fixed,
+  until no assignment changes (weight matching, Ainsworth, Hayase &
+  Srinivasa 2023); a draw is solved again only for an axis whose neighbour
+  moved it. Alignment starts from the sort representative, so the result
+  depends on the orbit only.
 * **relabel** - a whole set of draws: iterate {align every draw to the pivot;
-  pivot <- mean of the aligned draws} until no draw changes (pivotal
-  relabelling; Marin, Mengersen & Robert 2005). For mixtures with allocation
+  pivot <- mean of the aligned draws} until no draw changes (or at most a
+  ``tolerance`` fraction of them; pivotal relabelling; Marin, Mengersen &
+  Robert 2005). For mixtures with allocation
   probabilities, Stephens' (2000) KL algorithm and ECR (Papastamoulis &
   Iliopoulos 2010; Papastamoulis 2016, R package ``label.switching``).
 
 Batches of draws are handled with leading axes (``batch_ndim``); nothing loops
-over draws in Python: the sort path is ``jit(vmap(...))`` and the assignment
-problems are solved in batches (:mod:`symbayes.assignment`).
+over draws in Python: the sort path is ``jit(vmap(...))``, alignment costs
+are computed by jitted functions on chunks of draws (a few compiled shapes,
+bounded memory), and only the assignment problems whose nearest units collide
+go to the solver (:mod:`symbayes.assignment`).
 """
 
 from __future__ import annotations
@@ -69,7 +77,8 @@ class RelabelResult(NamedTuple):
             draws): ``draws == act(elements, input_draws)`` draw by draw.
         pivot: the final pivot (one params pytree; ``None`` for ECR/Stephens).
         num_iterations: iterations run.
-        converged: whether the last iteration changed no draw.
+        converged: whether the last iteration changed no draw (at most a
+            ``tolerance`` fraction of them, see :func:`relabel`).
     """
 
     draws: Any
@@ -144,6 +153,7 @@ def _single_axis_element(
     return GroupElement(tuple(perms), tuple(signs), tuple(scales))
 
 
+@partial(jax.jit, static_argnums=(0, 1, 2))
 def _identity_batch(symmetry: Symmetry, batch: int, dtype: Any) -> GroupElement:
     """``batch`` copies of the identity element (leading axis ``batch``)."""
     return jax.tree_util.tree_map(
@@ -181,6 +191,29 @@ def _incoming_norms(params: Any, symmetry: Symmetry, axis_index: int) -> jax.Arr
 
 
 # ----------------------------------------------------------------------- sort
+# Up to this many units, argsort counts ranks (all pairs compared at once),
+# which XLA runs several times faster than its generic sort on short rows.
+_RANK_ARGSORT_MAX_LENGTH = 64
+
+
+def _stable_argsort(key: jax.Array) -> jax.Array:
+    """``jnp.argsort(key, stable=True)`` of a 1-d array, by ranks if short.
+
+    Rank of ``j``: the number of keys below ``key_j``, plus equal keys with a
+    smaller index; the order puts unit ``j`` at its rank. Equal to the stable
+    sort for non-NaN keys (``-0.0 == 0.0``, as for ``jnp.argsort``).
+    """
+    length = key.shape[0]
+    if length > _RANK_ARGSORT_MAX_LENGTH:
+        return jnp.argsort(key, stable=True)
+    index = jnp.arange(length, dtype=jnp.int32)
+    before = (key[None, :] < key[:, None]) | (
+        (key[None, :] == key[:, None]) & (index[None, :] < index[:, None])
+    )
+    rank = jnp.sum(before, axis=1, dtype=jnp.int32)
+    return jnp.zeros(length, jnp.int32).at[rank].set(index)
+
+
 def sort_canonicalize(params: Any, symmetry: Symmetry) -> tuple[Any, GroupElement]:
     """Sort canonical map of one draw: scale-normalise, fix signs, sort units.
 
@@ -225,7 +258,7 @@ def sort_canonicalize(params: Any, symmetry: Symmetry) -> tuple[Any, GroupElemen
             key = symmetry.unit_values(
                 current, symmetry.resolve_key(axis, "sort", current), axis
             )
-            order = jnp.argsort(key, stable=True)
+            order = _stable_argsort(key)
             step = _single_axis_element(symmetry, index, permutation=order, dtype=dtype)
             current = symmetry.act(step, current)
             total = symmetry.compose(step, total)
@@ -238,14 +271,21 @@ def _sort_batch(params: Any, symmetry: Symmetry) -> tuple[Any, GroupElement]:
 
 
 # ---------------------------------------------------------------------- align
-# Sorting networks are used for the short rows of the invariant first sweep:
-# XLA's generic sort is several times slower on many short rows than a fused
-# network of elementwise minima and maxima. Longer rows use jnp.sort.
+# The invariant first sweep sorts short rows with a sorting network of
+# elementwise minima and maxima: on many short rows XLA's generic sort is
+# several times slower. Longer rows use jnp.sort.
 _NETWORK_MAX_LENGTH = 32
-# Cost-matrix entries per chunk of draws (bounds the memory of one call).
+# Draws per call of the alignment solver: _CHUNK_DRAWS, or fewer (a power of
+# two) if their cost matrices would exceed _CHUNK_ENTRIES entries. Chunks of
+# about a thousand draws stay in cache and bound the memory; smaller sets of
+# draws are padded to _SMALL_CHUNK, so two shapes are compiled per axis.
+_CHUNK_DRAWS = 1024
 _CHUNK_ENTRIES = 1 << 22
-# Padded chunk lengths: 64 * 4**k, so that few shapes are compiled.
-_SMALLEST_CHUNK = 64
+_SMALL_CHUNK = 64
+# Parameter entries per call that applies alignment steps.
+_APPLY_ENTRIES = 1 << 21
+# Chunks whose hard members are being prepared while the host solves one.
+_LOOKAHEAD = 3
 
 
 @cache
@@ -256,9 +296,9 @@ def _sorting_network(length: int) -> tuple[tuple[int, int], ...]:
     ``x_i, x_j = min, max`` for every pair in order sorts any ``length``
     values (``O(length log^2 length)`` comparators).
     """
-    pairs: list[tuple[int, int]] = []
     if length < 2:
         return ()
+    pairs: list[tuple[int, int]] = []
     top = 1 << ((length - 1).bit_length() - 1)
     p = top
     while p > 0:
@@ -277,19 +317,22 @@ def _sort_rows(x: jax.Array) -> jax.Array:
     length = x.shape[-1]
     if length > _NETWORK_MAX_LENGTH:
         return jnp.sort(x, axis=-1)
+    if length < 2:
+        return x
     columns = [x[..., i] for i in range(length)]
     for i, j in _sorting_network(length):
         low, high = columns[i], columns[j]
         columns[i], columns[j] = jnp.minimum(low, high), jnp.maximum(low, high)
-    return jnp.stack(columns, axis=-1) if columns else x
+    return jnp.stack(columns, axis=-1)
 
 
-def _shared_entries(symmetry: Symmetry, axis_index: int) -> bool:
-    """Whether the axis has entries on leaves that other axes also index."""
-    return any(
-        len(symmetry._entries_by_path[entry.path]) > 1
-        for entry in symmetry.axes[axis_index].entries
-    )
+def _is_shared(symmetry: Symmetry, entry: Any) -> bool:
+    """Whether another axis also indexes the entry's leaf."""
+    return len(symmetry._entries_by_path[entry.path]) > 1
+
+
+def _has_shared_entries(symmetry: Symmetry, axis_index: int) -> bool:
+    return any(_is_shared(symmetry, e) for e in symmetry.axes[axis_index].entries)
 
 
 def _neighbours(symmetry: Symmetry, axis_index: int) -> list[int]:
@@ -304,142 +347,221 @@ def _neighbours(symmetry: Symmetry, axis_index: int) -> list[int]:
     )
 
 
+@partial(jax.jit, static_argnums=(1, 2, 3))
+def _pivot_units(
+    pivots: Any, symmetry: Symmetry, axis_index: int, invariant: bool
+) -> tuple[tuple[jax.Array, ...], jax.Array]:
+    """Per entry, every pivot's unit matrix ``(G, h, m)``, and unit norms.
+
+    Returns ``(units, squared_norms)``: ``units`` in the order of the axis's
+    entries, with the sorted absolute values on shared leaves when
+    ``invariant`` (sorted here once, not once per draw);
+    ``squared_norms[g, k] = ||p_gk||^2`` over all entries of unit ``k``.
+    """
+    axis = symmetry.axes[axis_index]
+    leaves = leaf_paths(pivots)
+    units = []
+    norms = jnp.zeros((jax.tree_util.tree_leaves(pivots)[0].shape[0], axis.size))
+    for entry in axis.entries:
+        leaf = leaves[entry.path]
+        dim = entry.axis % (leaf.ndim - 1)
+        theirs = jax.vmap(lambda x, d=dim: _unit_matrix(x, d))(leaf)
+        norms = norms.astype(theirs.dtype) + jnp.sum(theirs**2, axis=2)
+        if invariant and _is_shared(symmetry, entry):
+            theirs = jnp.sort(jnp.abs(theirs), axis=2)
+        units.append(theirs)
+    return tuple(units), norms
+
+
 def _alignment_costs(
-    draws: Any, pivot: Any, symmetry: Symmetry, axis_index: int, invariant: bool
+    draws: Any,
+    pivot_units: tuple[jax.Array, ...],
+    pivot_norms: jax.Array,
+    symmetry: Symmetry,
+    axis_index: int,
+    sorted_rows: tuple[jax.Array, ...] | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """Cost of placing unit ``j`` of each draw in slot ``k`` of the pivot.
 
-    ``draws`` has a leading batch axis; ``pivot`` is one params pytree. With
-    ``signed[b, j, k]`` the part of ``sum_entries <theta_b unit j, pivot unit
-    k>`` that changes sign with a flip of unit ``j`` (entries with roles
-    *in* and *out* on a sign axis) and ``unsigned`` the rest, the squared
-    distance of the best-signed unit ``j`` to pivot unit ``k`` is
+    ``draws`` has a leading batch axis; ``pivot_units`` and ``pivot_norms``
+    describe one pivot (see :func:`_pivot_units`). With ``signed[b, k, j]``
+    the part of ``sum_entries <theta_b unit j, pivot unit k>`` that changes
+    sign with a flip of unit ``j`` (entries with roles *in* and *out* on a
+    sign axis) and ``unsigned`` the rest, the squared distance of the
+    best-signed unit ``j`` to pivot unit ``k`` is
 
     ``min_s ||s theta_j - p_k||^2 = ||theta_j||^2 + ||p_k||^2
-    - 2 (|signed_jk| + unsigned_jk)``
+    - 2 (|signed_jk| + unsigned_jk)``,
 
-    (``signed_jk`` instead of ``|signed_jk|`` without signs). Returns
-    ``(cost, signed)``, both ``(B, h, h)``, with ``cost_jk = ||p_k||^2 -
-    2 (|signed_jk| + unsigned_jk)``: the squared distance less the row
-    constant ``||theta_j||^2``, which changes neither the optimal assignment
-    nor the position of each row's minimum. Each row's minimum is the pivot
-    unit nearest to unit ``j``, so the row minima form a permutation (and
-    solve the assignment outright, see
-    :func:`~symbayes.assignment.batched_linear_assignment`) whenever every
-    unit of the draw is nearest to a different pivot unit.
+    with ``signed_jk`` instead of ``|signed_jk|`` on an axis without signs.
+    Returns ``(cost, signed)``, both ``(B, h, h)`` indexed ``[b, k, j]``
+    (slot first: XLA reduces fastest over a non-minor axis), with ``cost_jk
+    = ||p_k||^2 - 2 (|signed_jk| + unsigned_jk)``: the squared distance less
+    ``||theta_j||^2``, which is the same for every slot and so changes
+    neither the optimal assignment nor which slot is nearest to each unit.
+    When the nearest slots of all units differ they form the optimal
+    assignment outright.
 
-    With ``invariant=True`` the entries on leaves shared with other axes (the
-    outgoing weights ``W_{l+1}[j, :]`` of layer ``l``) enter only through their
-    sorted absolute values, which no element of the other axes changes: the
-    first coordinate-descent sweep then does not depend on how the other axes
-    are currently labelled. Sorting leaves the norms unchanged, so the cost
-    is then the squared distance between the sorted absolute values.
+    Invariant costs (``sorted_rows`` given, from :func:`_sorted_shared_rows`,
+    and ``pivot_units`` with ``invariant=True``): the entries on leaves shared
+    with other axes (the outgoing weights ``W_{l+1}[j, :]`` of layer ``l``)
+    enter only through their sorted absolute values, which no element of the
+    other axes changes, so the first coordinate-descent sweep does not depend
+    on how the other axes are currently labelled. Sorting keeps norms: the
+    cost is then the squared distance between sorted absolute values on those
+    entries.
     """
     axis = symmetry.axes[axis_index]
     leaves = leaf_paths(draws)
-    pivot_leaves = leaf_paths(pivot)
     batch, size = jax.tree_util.tree_leaves(draws)[0].shape[0], axis.size
     dtype = _float_dtype(draws)
     signed = jnp.zeros((batch, size, size), dtype)
     unsigned = jnp.zeros_like(signed)
-    pivot_norms = jnp.zeros(size, dtype)
-    for entry in axis.entries:
-        leaf = leaves[entry.path]
-        dim = entry.axis % (leaf.ndim - 1)
-        mine = jax.vmap(lambda x, d=dim: _unit_matrix(x, d))(leaf)
-        theirs = _unit_matrix(pivot_leaves[entry.path], dim).astype(dtype)
-        pivot_norms = pivot_norms + jnp.sum(theirs**2, axis=1)
-        shared = len(symmetry._entries_by_path[entry.path]) > 1
-        if invariant and shared:
-            # the pivot's values are sorted once here, not once per draw
-            mine = _sort_rows(jnp.abs(mine))
-            theirs = _sort_rows(jnp.abs(theirs))
-        term = jnp.einsum("bjm,km->bjk", mine, theirs)
-        if (invariant and shared) or entry.role == "permute" or not axis.has_sign:
+    presorted = iter(sorted_rows or ())
+    for entry, theirs in zip(axis.entries, pivot_units, strict=True):
+        sorted_abs = sorted_rows is not None and _is_shared(symmetry, entry)
+        if sorted_abs:
+            mine = next(presorted)
+        else:
+            leaf = leaves[entry.path]
+            dim = entry.axis % (leaf.ndim - 1)
+            mine = jax.vmap(lambda x, d=dim: _unit_matrix(x, d))(leaf)
+        term = jnp.einsum("bjm,km->bkj", mine, theirs.astype(dtype))
+        if sorted_abs or entry.role == "permute" or not axis.has_sign:
             unsigned = unsigned + term
         else:
             signed = signed + term
     matched = jnp.abs(signed) if axis.has_sign else signed
-    return pivot_norms - 2.0 * (matched + unsigned), signed
+    norms = pivot_norms.astype(dtype)[:, None]
+    return norms - 2.0 * (matched + unsigned), signed
 
 
-def _chunk_inputs(flat: Any, pivots: Any, index: jax.Array, group: jax.Array):
-    draws = jax.tree_util.tree_map(lambda x: jnp.take(x, index, axis=0), flat)
-    pivot = jax.tree_util.tree_map(lambda x: x[group], pivots)
-    return draws, pivot
+@partial(jax.jit, static_argnums=(1, 2))
+def _sorted_shared_rows(
+    draws: Any, symmetry: Symmetry, axis_index: int
+) -> tuple[jax.Array, ...]:
+    """Sorted absolute unit rows ``(C, h, m)`` of the draws, shared entries.
+
+    One array per entry of the axis on a leaf that other axes also index, in
+    the order of the axis's entries: the draws' side of the invariant costs.
+    """
+    leaves = leaf_paths(draws)
+    rows = []
+    for entry in symmetry.axes[axis_index].entries:
+        if _is_shared(symmetry, entry):
+            leaf = leaves[entry.path]
+            dim = entry.axis % (leaf.ndim - 1)
+            mine = jax.vmap(lambda x, d=dim: _unit_matrix(x, d))(leaf)
+            rows.append(_sort_rows(jnp.abs(mine)))
+    return tuple(rows)
 
 
-@partial(jax.jit, static_argnums=(4, 5, 6))
-def _solve_easy(
-    flat: Any,
-    pivots: Any,
-    index: jax.Array,
+def _chunk_costs(
+    draws: Any,
+    pivot_units: tuple[jax.Array, ...],
+    pivot_norms: jax.Array,
     group: jax.Array,
+    rows: tuple[jax.Array, ...] | None,
+    symmetry: Symmetry,
+    axis: int,
+) -> tuple[jax.Array, jax.Array]:
+    """:func:`_alignment_costs` of a chunk against pivot ``group`` of a stack."""
+    units = tuple(u[group] for u in pivot_units)
+    return _alignment_costs(draws, units, pivot_norms[group], symmetry, axis, rows)
+
+
+@partial(jax.jit, static_argnums=(5, 6))
+def _solve_easy(
+    draws: Any,
+    pivot_units: tuple[jax.Array, ...],
+    pivot_norms: jax.Array,
+    group: jax.Array,
+    sorted_rows: tuple[jax.Array, ...] | None,
     symmetry: Symmetry,
     axis_index: int,
-    invariant: bool,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Alignment step of axis ``axis_index`` for ``flat[index]`` to ``pivots[group]``.
+    """Step of axis ``axis_index`` aligning a chunk of draws to pivot ``group``.
 
-    Returns ``(permutation, sign, easy)``: where the row minima of the cost
-    form a permutation (``easy``), it is the optimal assignment, and the
-    permutation (slot ``k`` <- unit ``pi(k)``) and signs are returned; other
-    members need the assignment solver (:func:`_solve_hard`).
+    Returns ``(permutation, sign, easy)``. Where the units' nearest slots
+    (the minima of the cost over slots) are all different (``easy``) they
+    are the optimal assignment: it attains the lower bound ``sum_j min_k
+    cost_jk``. The permutation (slot ``k`` <- unit ``pi(k)``) and signs are
+    only meaningful there; the other members go to the assignment solver
+    (:func:`_solve_hard`).
     """
     axis = symmetry.axes[axis_index]
+    cost, signed = _chunk_costs(
+        draws, pivot_units, pivot_norms, group, sorted_rows, symmetry, axis_index
+    )
     size = axis.size
-    draws, pivot = _chunk_inputs(flat, pivots, index, group)
-    cost, signed = _alignment_costs(draws, pivot, symmetry, axis_index, invariant)
-    units = jnp.arange(size, dtype=jnp.int32)
+    slots = jnp.arange(size, dtype=jnp.int32)
     if not axis.has_permutation:
         diagonal = jnp.diagonal(signed, axis1=1, axis2=2)
-        permutation = jnp.broadcast_to(units, diagonal.shape)
         sign = jnp.where(diagonal < 0, -1.0, 1.0).astype(signed.dtype)
+        permutation = jnp.broadcast_to(slots, diagonal.shape)
         return permutation, sign, jnp.ones(diagonal.shape[0], bool)
-    row_to_column = jnp.argmin(cost, axis=2).astype(jnp.int32)
-    hit = (row_to_column[:, :, None] == units).any(axis=1)
-    easy = hit.all(axis=1)
-    # inverse of row_to_column (meaningful where easy): slot k <- unit pi(k)
-    permutation = jax.vmap(lambda r: jnp.zeros_like(r).at[r].set(units))(row_to_column)
-    row_sign = jnp.take_along_axis(signed, row_to_column[:, :, None], axis=2)[..., 0]
-    row_sign = jnp.where(row_sign < 0, -1.0, 1.0).astype(signed.dtype)
+    # materialised first: XLA's CPU fusions of everything below are slower
+    cost, signed = jax.lax.optimization_barrier((cost, signed))
+    # nearest slot of every unit, the first on ties; XLA's argmin (a
+    # variadic reduction) is several times slower than these two minima
+    nearest = cost == jnp.min(cost, axis=1, keepdims=True)
+    unit_to_slot = jnp.min(jnp.where(nearest, slots[:, None], size), axis=1)
+    hits = jax.vmap(lambda s: jnp.zeros(size, jnp.int32).at[s].add(1))(unit_to_slot)
+    easy = (hits == 1).all(axis=1)
+    # slot k <- the unit whose nearest slot is k (where easy)
+    permutation = jax.vmap(lambda s: jnp.zeros(size, jnp.int32).at[s].set(slots))(
+        unit_to_slot
+    )
     if not axis.has_sign:
-        row_sign = jnp.ones_like(row_sign)
-    sign = jnp.take_along_axis(row_sign, permutation, axis=1)
-    return permutation, sign, easy
+        return permutation, jnp.ones(permutation.shape, signed.dtype), easy
+    # sign of the score of unit j against its nearest slot, then by slot
+    placed = jnp.take_along_axis(signed, unit_to_slot[:, None, :], axis=1)[:, 0]
+    sign = jnp.where(placed < 0, -1.0, 1.0).astype(signed.dtype)
+    return permutation, jnp.take_along_axis(sign, permutation, axis=1), easy
 
 
-@partial(jax.jit, static_argnums=(4, 5, 6))
+@partial(jax.jit, static_argnums=(5, 6))
 def _hard_costs(
-    flat: Any,
-    pivots: Any,
-    index: jax.Array,
+    draws: Any,
+    pivot_units: tuple[jax.Array, ...],
+    pivot_norms: jax.Array,
     group: jax.Array,
+    sorted_rows: tuple[jax.Array, ...] | None,
     symmetry: Symmetry,
     axis_index: int,
-    invariant: bool,
 ) -> tuple[jax.Array, jax.Array]:
-    """``(cost, signed)`` of :func:`_alignment_costs` for ``flat[index]``."""
-    draws, pivot = _chunk_inputs(flat, pivots, index, group)
-    return _alignment_costs(draws, pivot, symmetry, axis_index, invariant)
+    """``(cost, signed < 0)`` of :func:`_alignment_costs` for a chunk of draws.
+
+    Indexed ``[b, k, j]`` (slot, unit); the signs travel to the host as
+    booleans, a quarter of the bytes.
+    """
+    cost, signed = _chunk_costs(
+        draws, pivot_units, pivot_norms, group, sorted_rows, symmetry, axis_index
+    )
+    # without the barrier XLA's CPU fusion of the two outputs is ~20x slower
+    cost, signed = jax.lax.optimization_barrier((cost, signed))
+    return cost, signed < 0
 
 
 def _solve_hard(
-    cost: np.ndarray, signed: np.ndarray, axis_has_sign: bool
+    cost: np.ndarray, negative: np.ndarray, axis_has_sign: bool, dtype: Any
 ) -> tuple[np.ndarray, np.ndarray]:
     """Best permutation (slot ``k`` <- unit ``pi(k)``) and signs from the costs.
 
-    The cost of :func:`_alignment_costs` already holds the best sign of each
-    pair, ``s = sign(signed_jk)``; the permutation is the linear assignment.
+    ``cost`` and ``negative = signed < 0`` are indexed ``[b, k, j]`` (see
+    :func:`_alignment_costs`); the cost already holds the best sign of each
+    pair, ``s = sign(signed_jk)``. The assignment is solved with the units as
+    rows, which scipy's solver handles several times faster here, and without
+    the row-argmin shortcut, which these members already failed.
     """
-    row_to_col = batched_linear_assignment(cost)
-    permutation = np.argsort(row_to_col, axis=1).astype(np.int32)
+    unit_to_slot = batched_linear_assignment(np.swapaxes(cost, 1, 2), shortcut=False)
+    permutation = np.argsort(unit_to_slot, axis=1).astype(np.int32)
     if not axis_has_sign:
-        return permutation, np.ones(permutation.shape, signed.dtype)
+        return permutation, np.ones(permutation.shape, dtype)
     batch, size = permutation.shape
-    # score of the unit placed in slot k against pivot unit k
-    placed = signed[np.arange(batch)[:, None], permutation, np.arange(size)]
-    return permutation, np.where(placed < 0, -1.0, 1.0).astype(signed.dtype)
+    # sign of the score of the unit placed in slot k against pivot unit k
+    placed = negative[np.arange(batch)[:, None], np.arange(size), permutation]
+    return permutation, np.where(placed, -1.0, 1.0).astype(dtype)
 
 
 @partial(jax.jit, static_argnums=(5, 6), donate_argnums=(0, 1))
@@ -452,30 +574,44 @@ def _apply_axis_step(
     symmetry: Symmetry,
     axis_index: int,
 ) -> tuple[Any, GroupElement]:
-    """Apply the axis step to ``flat[index]`` and compose it into ``total``.
+    """Apply one axis's step to ``flat[index]`` and compose it into ``total``.
 
-    Both batches are updated in place (donated); ``index`` may repeat a
-    member with the same step (padding).
+    Only the leaves of that axis and its part of ``total`` change; both
+    batches are updated in place (donated). ``index`` may repeat a member
+    with the same step (padding).
     """
+    paths = {entry.path for entry in symmetry.axes[axis_index].entries}
     dtype = _float_dtype(flat)
-
-    def one(p, g, perm, s):
-        step = _single_axis_element(
+    step = jax.vmap(
+        lambda perm, s: _single_axis_element(
             symmetry, axis_index, permutation=perm, sign=s, dtype=dtype
         )
-        return symmetry.act(step, p), symmetry.compose(step, g)
-
-    draws = jax.tree_util.tree_map(lambda x: jnp.take(x, index, axis=0), flat)
-    elements = jax.tree_util.tree_map(lambda x: jnp.take(x, index, axis=0), total)
-    moved, composed = jax.vmap(one)(draws, elements, permutation, sign)
-
-    def scatter(x, y):
-        return x.at[index].set(y)
-
-    return (
-        jax.tree_util.tree_map(scatter, flat, moved),
-        jax.tree_util.tree_map(scatter, total, composed),
+    )(permutation, sign)
+    # leaves of other axes only: their gathers are dead code and dropped
+    moved = jax.vmap(symmetry.act)(
+        step, jax.tree_util.tree_map(lambda x: jnp.take(x, index, axis=0), flat)
     )
+    leaves = [
+        x.at[index].set(y) if path in paths else x
+        for path, x, y in zip(
+            leaf_paths(flat),
+            jax.tree_util.tree_leaves(flat),
+            jax.tree_util.tree_leaves(moved),
+            strict=True,
+        )
+    ]
+    flat = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(flat), leaves)
+    # compose(step, g) changes only this axis: pi_g[pi], s * s_g[pi], a_g[pi]
+    perms, signs, scales = map(list, total)
+
+    def permuted(x: jax.Array) -> jax.Array:
+        return jnp.take_along_axis(jnp.take(x, index, axis=0), permutation, axis=1)
+
+    i = axis_index
+    perms[i] = perms[i].at[index].set(permuted(perms[i]))
+    signs[i] = signs[i].at[index].set(sign.astype(signs[i].dtype) * permuted(signs[i]))
+    scales[i] = scales[i].at[index].set(permuted(scales[i]))
+    return flat, GroupElement(tuple(perms), tuple(signs), tuple(scales))
 
 
 @partial(jax.jit, static_argnums=2)
@@ -490,25 +626,54 @@ def _act_batch(g: GroupElement, params: Any, symmetry: Symmetry) -> Any:
     return jax.vmap(symmetry.act)(g, params)
 
 
+@jax.jit
 def _copy_tree(tree: Any) -> Any:
-    return jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), tree)
+    """Fresh buffers holding ``tree`` (safe to donate)."""
+    return jax.tree_util.tree_map(jnp.copy, tree)
+
+
+@jax.jit
+def _take(tree: Any, index: jax.Array) -> Any:
+    """``tree[index]`` along the leading axis of every leaf."""
+    return jax.tree_util.tree_map(lambda x: jnp.take(x, index, axis=0), tree)
 
 
 def _chunk_length(axis_size: int) -> int:
-    """Most draws per call: ``64 * 4**k`` with ``<= _CHUNK_ENTRIES`` costs."""
-    length = _SMALLEST_CHUNK
-    while 4 * length * axis_size * axis_size <= _CHUNK_ENTRIES:
-        length *= 4
+    """Draws per solver call (a power of two, see ``_CHUNK_DRAWS``)."""
+    length = _SMALL_CHUNK
+    while (
+        2 * length <= _CHUNK_DRAWS
+        and 2 * length * axis_size * axis_size <= _CHUNK_ENTRIES
+    ):
+        length *= 2
     return length
 
 
-def _padded(index: np.ndarray, limit: int) -> np.ndarray:
-    """``index`` padded (repeating its last member) to ``64 * 4**k <= limit``."""
-    length = _SMALLEST_CHUNK
-    while length < index.size and length < limit:
-        length *= 4
-    length = max(length, index.size)
-    return np.concatenate([index, np.full(length - index.size, index[-1])])
+def _apply_length(flat: Any) -> int:
+    """Draws per call of :func:`_apply_axis_step`: a power of two."""
+    entries = sum(int(np.prod(x.shape[1:])) for x in jax.tree_util.tree_leaves(flat))
+    length = _SMALL_CHUNK
+    while 2 * length * entries <= _APPLY_ENTRIES:
+        length *= 2
+    return length
+
+
+def _chunks(
+    index: np.ndarray, length: int, small: bool = True
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Split ``index`` into ``(members, padded)`` pieces of ``length`` entries.
+
+    A piece of at most ``_SMALL_CHUNK`` entries is padded to that (with
+    ``small``), any other to ``length`` (repeating its last member), so that
+    only two shapes occur (one without ``small``).
+    """
+    pieces = []
+    for start in range(0, index.size, length):
+        members = index[start : start + length]
+        size = _SMALL_CHUNK if small and members.size <= _SMALL_CHUNK else length
+        padding = np.full(size - members.size, members[-1], dtype=members.dtype)
+        pieces.append((members, np.concatenate([members, padding])))
+    return pieces
 
 
 def _solve_axis(
@@ -521,40 +686,66 @@ def _solve_axis(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Optimal step of one axis for the draws ``members[g]`` of each pivot ``g``.
 
-    Returns the draws (concatenated ``members``), their permutations and signs.
+    Returns the draws (``members`` concatenated), their permutations and signs.
     """
     axis = symmetry.axes[axis_index]
-    limit = _chunk_length(axis.size)
-    calls = []
+    length = _chunk_length(axis.size)
+    # The invariant costs come in one shape only: their sorting network is
+    # the slowest part to compile.
+    small = not invariant
+    units, norms = _pivot_units(pivots, symmetry, axis_index, invariant)
+    statics = (symmetry, axis_index)
+    # Every call is dispatched asynchronously: the device computes the next
+    # chunks while the host solves the hard members of earlier ones.
+    pending: list[tuple | None] = []
+    solved = []
     for group, index in enumerate(members):
-        for start in range(0, index.size, limit):
-            chunk = index[start : start + limit]
-            padded = jnp.asarray(_padded(chunk, limit), jnp.int32)
-            group_index = jnp.asarray(group, jnp.int32)
-            args = (flat, pivots, padded, group_index, symmetry, axis_index, invariant)
-            calls.append((chunk, group_index, args[:4], _solve_easy(*args)))
-    draws, permutations, signs = [], [], []
-    for chunk, group_index, args, result in calls:
-        permutation, sign, easy = (np.asarray(x)[: chunk.size] for x in result)
-        hard = np.flatnonzero(~easy)
-        if hard.size:
-            padded = jnp.asarray(_padded(chunk[hard], limit), jnp.int32)
-            cost, signed = _hard_costs(
-                flat, pivots, padded, group_index, symmetry, axis_index, invariant
+        group_index = np.int32(group)
+        for chunk, padded in _chunks(index, length, small):
+            # the chunk functions see chunks only, whatever the batch size
+            draws = _take(flat, padded)
+            rows = _sorted_shared_rows(draws, *statics) if invariant else None
+            result = _solve_easy(draws, units, norms, group_index, rows, *statics)
+            pending.append((chunk, draws, group_index, rows, result))
+            solved.append(chunk)
+    prepared: dict[int, tuple] = {}
+
+    def prepare(position: int) -> None:
+        """Fetch a chunk's easy solutions; dispatch the costs of its hard ones."""
+        chunk, draws, group_index, rows, result = pending[position]
+        pending[position] = None  # the chunk's buffers go once its costs do
+        permutation, sign, easy = (
+            np.array(np.asarray(x)[: chunk.size]) for x in result
+        )
+        hard = []
+        positions = np.flatnonzero(~easy).astype(np.int32)
+        for part, padded in _chunks(positions, length, small):
+            outputs = _hard_costs(
+                _take(draws, padded),
+                units,
+                norms,
+                group_index,
+                None if rows is None else _take(rows, padded),
+                *statics,
             )
-            cost = np.asarray(cost)[: hard.size]
-            signed = np.asarray(signed)[: hard.size]
-            permutation = permutation.copy()
-            sign = sign.copy()
-            permutation[hard], sign[hard] = _solve_hard(cost, signed, axis.has_sign)
-        draws.append(chunk)
+            hard.append((part.size, outputs))
+        prepared[position] = (permutation, sign, easy, hard)
+
+    permutations, signs = [], []
+    for position in range(len(pending)):
+        for ahead in range(position, min(position + _LOOKAHEAD, len(pending))):
+            if ahead not in prepared:
+                prepare(ahead)
+        permutation, sign, easy, hard = prepared.pop(position)
+        if hard:
+            cost = np.concatenate([np.asarray(c)[:n] for n, (c, _) in hard])
+            negative = np.concatenate([np.asarray(s)[:n] for n, (_, s) in hard])
+            permutation[~easy], sign[~easy] = _solve_hard(
+                cost, negative, axis.has_sign, sign.dtype
+            )
         permutations.append(permutation)
         signs.append(sign)
-    return (
-        np.concatenate(draws),
-        np.concatenate(permutations),
-        np.concatenate(signs),
-    )
+    return np.concatenate(solved), np.concatenate(permutations), np.concatenate(signs)
 
 
 def _align_flat(
@@ -575,11 +766,11 @@ def _align_flat(
     ``invariant_start`` (see :func:`_alignment_costs`); later sweeps use the
     exact squared distance, one axis at a time. An axis of a draw is solved
     again only while it is *stale*: not yet solved with the exact cost, or
-    another axis sharing a leaf with it moved that draw since. The sweeps stop
-    when nothing is stale (a draw none of whose axes would move is at a
-    coordinate-descent fixed point) or after ``max_sweeps``. This gives the
-    same result as sweeping every draw until a sweep moves nothing, without
-    the confirmation work; one axis needs a single exact sweep.
+    moved since by another axis that shares a leaf with it. The sweeps stop
+    when nothing is stale (every draw is at a coordinate-descent fixed point:
+    no axis would move it) or after ``max_sweeps``. This gives the result of
+    sweeping all draws until a sweep moves nothing, without re-solving the
+    draws that cannot move; a single axis needs one exact sweep.
 
     Returns the aligned batch, the element applied to each draw composed with
     ``total`` (default: the identity) and a boolean array saying which draws
@@ -588,36 +779,33 @@ def _align_flat(
     over and must not use them afterwards; by default they are copied first.
     """
     batch = jax.tree_util.tree_leaves(flat)[0].shape[0]
-    dtype = _float_dtype(flat)
     if total is None:
-        total = _identity_batch(symmetry, batch, dtype)
+        total = _identity_batch(symmetry, batch, _float_dtype(flat))
     elif copy:
         total = _copy_tree(total)
     if copy:
         flat = _copy_tree(flat)
     groups = np.asarray(groups)
     num_groups = jax.tree_util.tree_leaves(pivots)[0].shape[0]
-    order = np.argsort(groups, kind="stable")
+    order = np.argsort(groups, kind="stable").astype(np.int32)
     bounds = np.searchsorted(groups[order], np.arange(num_groups + 1))
     by_group = [order[bounds[g] : bounds[g + 1]] for g in range(num_groups)]
     solvable = [
-        i
-        for i, axis in enumerate(symmetry.axes)
+        index
+        for index, axis in enumerate(symmetry.axes)
         if axis.has_permutation or axis.has_sign
     ]
+    apply_length = _apply_length(flat)
     stale = np.ones((batch, len(symmetry.axes)), dtype=bool)
     moved = np.zeros(batch, dtype=bool)
     for sweep in range(max_sweeps):
         for index in solvable:
             invariant = (
-                invariant_start and sweep == 0 and _shared_entries(symmetry, index)
+                invariant_start and sweep == 0 and _has_shared_entries(symmetry, index)
             )
-            if sweep == 0:
-                members = by_group
-            else:
-                members = [m[stale[m, index]] for m in by_group]
-                if not any(m.size for m in members):
-                    continue
+            members = by_group if sweep == 0 else [m[stale[m, index]] for m in by_group]
+            if not any(m.size for m in members):
+                continue
             draws, permutation, sign = _solve_axis(
                 flat, pivots, members, symmetry, index, invariant
             )
@@ -631,15 +819,13 @@ def _align_flat(
             moved[draws] = True
             for other in _neighbours(symmetry, index):
                 stale[draws, other] = True
-            limit = _chunk_length(symmetry.axes[index].size)
-            for start in range(0, draws.size, limit):
-                chunk = _padded(np.arange(start, min(start + limit, draws.size)), limit)
+            for _, padded in _chunks(np.arange(draws.size), apply_length):
                 flat, total = _apply_axis_step(
                     flat,
                     total,
-                    jnp.asarray(draws[chunk], jnp.int32),
-                    jnp.asarray(permutation[chunk]),
-                    jnp.asarray(sign[chunk], dtype),
+                    draws[padded],
+                    permutation[padded],
+                    sign[padded],
                     symmetry,
                     index,
                 )
@@ -810,13 +996,13 @@ def relabel(
 
     ``method="pivot"`` (any symmetry): start from the sort representatives;
     repeat {align every draw to the pivot (:func:`align`); pivot <- mean of
-    the aligned draws} until no draw changes. Each iteration does not increase
-    ``sum_b ||g_b theta_b - pivot||^2`` (the k-means argument), so it stops.
-    With ``by_chain`` (the default for ``batch_ndim >= 1`` and no given
-    pivot) every chain - the first batch axis - gets its own pivot, and the
-    chain pivots are then labelled consistently through a minimum spanning
-    tree of their aligned distances (each chain aligned to its nearest
-    already-labelled chain). A single
+    the aligned draws} until no draw changes (by default; see ``tolerance``).
+    Each iteration does not increase ``sum_b ||g_b theta_b - pivot||^2`` (the
+    k-means argument), so it stops. With ``by_chain`` (the default, for
+    ``batch_ndim >= 2`` and no given pivot) every chain - the first batch
+    axis - gets its own pivot, and the chain pivots are then labelled
+    consistently through a minimum spanning tree of their aligned distances
+    (each chain aligned to its nearest already-labelled chain). A single
     pivot for draws of several *functionally distinct* modes is the mean of
     unrelated networks: aligning a mode's draws to it is decided by nearly
     tied scores (a sign of an inner product close to zero), so the draws of
@@ -916,21 +1102,28 @@ def relabel(
     )
 
 
-def _group_means(flat: Any, groups: np.ndarray, num_groups: int) -> Any:
-    """Mean of the draws of every group (sorted group ids): ``(num_groups, ...)``."""
-    counts = np.bincount(groups, minlength=num_groups).astype(np.float64)
-    segment_ids = jnp.asarray(groups)
+@partial(jax.jit, static_argnums=2)
+def _group_means(flat: Any, groups: jax.Array, num_groups: int) -> Any:
+    """Mean of the draws of every group: ``(num_groups, ...)``."""
+    counts = jax.ops.segment_sum(
+        jnp.ones(groups.shape[0]), groups, num_segments=num_groups
+    )
 
     def mean(x: jax.Array) -> jax.Array:
-        sums = jax.ops.segment_sum(x, segment_ids, num_segments=num_groups)
+        sums = jax.ops.segment_sum(x, groups, num_segments=num_groups)
         shape = (num_groups,) + (1,) * (x.ndim - 1)
-        return sums / jnp.asarray(counts, x.dtype).reshape(shape)
+        return sums / jnp.maximum(counts, 1).astype(x.dtype).reshape(shape)
 
     return jax.tree_util.tree_map(mean, flat)
 
 
-def _take(tree: Any, index: np.ndarray) -> Any:
-    return jax.tree_util.tree_map(lambda x: x[index], tree)
+@jax.jit
+def _squared_distances(a: Any, b: Any) -> jax.Array:
+    """``||a_i - b_i||^2`` summed over all leaves, for every leading index."""
+    return sum(
+        jnp.sum((x - y).reshape(x.shape[0], -1) ** 2, axis=1)
+        for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b))
+    )
 
 
 def _relabel_to_group_pivots(
@@ -956,6 +1149,7 @@ def _relabel_to_group_pivots(
         first = np.searchsorted(groups, np.arange(num_groups))
         last = np.searchsorted(groups, np.arange(num_groups), side="right")
         pivots = _take(current, (first + last) // 2)
+    group_ids = jnp.asarray(groups, jnp.int32)
     converged, iteration = False, 0
     for iteration in range(1, max_iterations + 1):
         current, total, moved = _align_flat(
@@ -968,7 +1162,7 @@ def _relabel_to_group_pivots(
             total=total,
             copy=False,
         )
-        pivots = _group_means(current, groups, num_groups)
+        pivots = _group_means(current, group_ids, num_groups)
         if iteration > 1 and np.count_nonzero(moved) <= tolerance * moved.size:
             converged = True
             break
@@ -990,23 +1184,23 @@ def _merge_pivots(pivots: Any, symmetry: Symmetry, max_sweeps: int) -> GroupElem
     aligned, pair_elements, _ = _align_flat(
         _take(pivots, rows), pivots, cols, symmetry, max_sweeps, copy=False
     )
-    difference = jax.tree_util.tree_map(jnp.subtract, aligned, _take(pivots, cols))
-    distance = sum(
-        np.asarray(jnp.sum(x.reshape(x.shape[0], -1) ** 2, axis=1))
-        for x in jax.tree_util.tree_leaves(difference)
-    ).reshape(num, num)
-    dtype = _float_dtype(pivots)
-    labelled = {0: symmetry.identity(dtype)}
+    distance = np.asarray(_squared_distances(aligned, _take(pivots, cols)))
+    distance = distance.reshape(num, num)
+    # composed on the host: a handful of small arrays
+    pair_elements = jax.tree_util.tree_map(np.asarray, pair_elements)
+    identity = symmetry.identity(_float_dtype(pivots))
+    labelled = {0: jax.tree_util.tree_map(np.asarray, identity)}
     while len(labelled) < num:
         done = np.array(sorted(labelled))
         todo = np.array([i for i in range(num) if i not in labelled])
         block = distance[np.ix_(todo, done)]
         row, col = np.unravel_index(np.argmin(block), block.shape)
         child, parent = int(todo[row]), int(done[col])
-        to_parent = _take(pair_elements, np.array(child * num + parent))
+        pair = child * num + parent
+        to_parent = jax.tree_util.tree_map(lambda x, pair=pair: x[pair], pair_elements)
         labelled[child] = symmetry.compose(labelled[parent], to_parent)
     ordered = [labelled[i] for i in range(num)]
-    return jax.tree_util.tree_map(lambda *x: jnp.stack(x), *ordered)
+    return jax.tree_util.tree_map(lambda *x: jnp.asarray(np.stack(x)), *ordered)
 
 
 def _relabel_pivot(

@@ -40,11 +40,13 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import jax.numpy as jnp
 import numpy as np
 from numpy.typing import DTypeLike
 
 __all__ = [
     "Dataset",
+    "as_data_tuple",
     "available",
     "load",
     "load_csv",
@@ -186,6 +188,26 @@ _BUNDLED: dict[str, tuple[bool, str]] = {
         f"UCI Combined Cycle Power Plant (Dua & Graff 2017); {_UCI_COPY}",
     ),
 }
+
+
+def as_data_tuple(data: Any) -> tuple | None:
+    """The data tuple the models take, from the forms users pass.
+
+    Args:
+        data: ``None``; a :class:`Dataset` (its training split); a tuple or
+            list of arrays such as ``(X, y)`` or ``(X,)``; or one array ``X``.
+
+    Returns:
+        ``None``, ``(X_train, y_train)``, the arrays as a tuple, or ``(X,)``,
+        as jax arrays.
+    """
+    if data is None:
+        return None
+    if isinstance(data, Dataset):
+        return (jnp.asarray(data.X_train), jnp.asarray(data.y_train))
+    if isinstance(data, tuple | list):
+        return tuple(jnp.asarray(x) for x in data)
+    return (jnp.asarray(data),)
 
 
 def available() -> tuple[str, ...]:

@@ -35,8 +35,9 @@ References:
     Vehtari, Gelman, Simpson, Carpenter & Bürkner (2021). Rank-normalization,
     folding, and localization: an improved R-hat for assessing convergence
     of MCMC. Bayesian Analysis 16(2).
-    Wiese, Wenzel, Alber, Mohan & Bischl (2023). Towards efficient MCMC
-    sampling in Bayesian neural networks by exploiting symmetry. ECML PKDD.
+    Wiese, Wimmer, Papamarkou, Bischl, Günnemann & Rügamer (2023). Towards
+    efficient MCMC sampling in Bayesian neural networks by exploiting
+    symmetry. ECML PKDD 2023 (arXiv:2304.02902).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.sparse.csgraph import connected_components
 
+from symbayes.datasets import as_data_tuple
 from symbayes.results import SampleResult, params_to_variables
 
 __all__ = [
@@ -474,7 +476,9 @@ def diagnose(
             bundled models); else no function space.
         model: a :class:`~symbayes.models.BayesianModel` for the default
             function.
-        data: its training data.
+        data: its training data: a tuple ``(X, y)`` or a
+            :class:`~symbayes.datasets.Dataset` (its training split); default
+            the data bound to ``model`` (numpyro models), if any.
         threshold: two chains share a mode when their pairwise R-hat is below
             this (``> 1``).
 
@@ -498,8 +502,10 @@ def diagnose(
     raw_draws = result.raw_draws if result.raw_draws is not None else result.draws
     raw, raw_names = flatten_draws(raw_draws)
     treedef = _unflattener(result.draws)
-    if function is None and model is not None and data is not None:
-        function = model.function_fn(data)
+    if function is None and model is not None:
+        data = as_data_tuple(data if data is not None else getattr(model, "data", None))
+        if data is not None:
+            function = model.function_fn(data)
     function_space = None
     if function is not None:
         values = function_draws(function, result.draws)

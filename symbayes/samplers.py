@@ -33,6 +33,7 @@ References:
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -55,6 +56,7 @@ from tqdm.auto import tqdm
 
 from symbayes.canonical import canonicalize, check_finite, relabel, sort_canonicalize
 from symbayes.checkpoint import Checkpoint
+from symbayes.datasets import as_data_tuple
 from symbayes.quotient import (
     QUOTIENT_MODES,
     OrderedTransform,
@@ -102,9 +104,7 @@ def _problem(
 
     if isinstance(model_or_logdensity_fn, BayesianModel):
         model = model_or_logdensity_fn
-        data = _as_data_tuple(
-            data if data is not None else getattr(model, "data", None)
-        )
+        data = as_data_tuple(data if data is not None else getattr(model, "data", None))
         if data is None and not hasattr(model, "data"):
             raise ValueError(
                 f"model {model.name!r} needs data=: a tuple (X, y), (X,) or a "
@@ -133,7 +133,7 @@ def _problem(
         raise ValueError(
             "a bare log-density function needs symmetry= (a symbayes.Symmetry)"
         )
-    data = _as_data_tuple(data)
+    data = as_data_tuple(data)
     return Problem(
         logdensity_fn=model_or_logdensity_fn,
         symmetry=symmetry,
@@ -141,16 +141,6 @@ def _problem(
         data=data,
         num_data=None if data is None else int(np.shape(data[0])[0]),
     )
-
-
-def _as_data_tuple(data: Any) -> tuple | None:
-    if data is None:
-        return None
-    if hasattr(data, "X_train") and hasattr(data, "y_train"):  # a Dataset
-        return (jnp.asarray(data.X_train), jnp.asarray(data.y_train))
-    if isinstance(data, tuple | list):
-        return tuple(jnp.asarray(x) for x in data)
-    return (jnp.asarray(data),)
 
 
 # -------------------------------------------------------------- coordinates
@@ -1119,6 +1109,62 @@ def _run(
     )
 
 
+def _finite_draws(params: Any) -> np.ndarray:
+    """``(chain, draw)`` mask of draws whose every entry is finite."""
+    leaves = jax.tree_util.tree_leaves(params)
+    mask = np.ones(leaves[0].shape[:2], dtype=bool)
+    for leaf in leaves:
+        mask &= np.all(np.isfinite(leaf.reshape(leaf.shape[:2] + (-1,))), axis=2)
+    return mask
+
+
+def _canonical_draws(params: Any, symmetry: Symmetry, method: str) -> Any:
+    """Canonical ``(chain, draw)`` draws by ``sort`` or ``relabel``.
+
+    Draws holding NaN or inf (a stochastic-gradient chain that diverged: it
+    stays non-finite, and every such draw is counted in ``diverging``) are
+    kept as they are, with a warning; the others are canonicalised. For
+    ``relabel`` the non-finite draws are stood in for by a finite one while
+    the pivot is computed, then put back.
+    """
+    finite = _finite_draws(params)
+    if not finite.all():
+        bad_chains = sorted({int(c) for c in np.nonzero(~finite)[0]})
+        warnings.warn(
+            f"{int((~finite).sum())} of {finite.size} draws hold NaN or inf "
+            f"(chains {bad_chains}): the sampler diverged there (for SGLD/SGHMC "
+            "lower the step size). These draws are kept as they are; the "
+            "others are canonicalised.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        if not finite.any():
+            return params
+        stand_in = np.argwhere(finite)[0]
+        params_in = jax.tree_util.tree_map(
+            lambda x: np.where(
+                finite.reshape(finite.shape + (1,) * (x.ndim - 2)),
+                x,
+                x[stand_in[0], stand_in[1]],
+            ),
+            params,
+        )
+    else:
+        params_in = params
+    if method == "relabel":
+        canonical = relabel(params_in, symmetry).draws
+    else:
+        canonical = canonicalize(params_in, symmetry, "sort", batch_ndim=2)
+    canonical = jax.tree_util.tree_map(np.asarray, jax.block_until_ready(canonical))
+    if finite.all():
+        return canonical
+    return jax.tree_util.tree_map(
+        lambda c, x: np.where(finite.reshape(finite.shape + (1,) * (x.ndim - 2)), c, x),
+        canonical,
+        params,
+    )
+
+
 def _assemble(
     kept_params: list,
     kept_stats: list,
@@ -1138,11 +1184,7 @@ def _assemble(
         params = jax.jit(jax.vmap(jax.vmap(problem.postprocess)))(params)
         params = jax.tree_util.tree_map(np.asarray, params)
     tick = time.perf_counter()
-    if canonical_method == "relabel":
-        canonical = relabel(params, problem.symmetry).draws
-    else:
-        canonical = canonicalize(params, problem.symmetry, "sort", batch_ndim=2)
-    canonical = jax.tree_util.tree_map(np.asarray, jax.block_until_ready(canonical))
+    canonical = _canonical_draws(params, problem.symmetry, canonical_method)
     canonical_seconds = time.perf_counter() - tick
     adaptation = {}
     if isinstance(carry, HMCCarry):

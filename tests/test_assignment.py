@@ -140,6 +140,18 @@ def test_batched_mixed_easy_and_hard_members_match_scipy(solver: str) -> None:
         assert_optimal(cost[member], perm[member], relative=1e-5)
 
 
+@pytest.mark.parametrize("solver", ["jax", "scipy"])
+def test_batched_without_shortcut_solves_every_member(solver: str) -> None:
+    rng = np.random.default_rng(5)
+    size = 5
+    easy = -5.0 * np.eye(size) + 0.1 * rng.normal(size=(6, size, size))
+    cost = np.concatenate([easy, hard_stack(rng, 6, size)])
+    perm = batched_linear_assignment(cost, solver=solver, shortcut=False)
+    np.testing.assert_array_equal(perm, batched_linear_assignment(cost))
+    for member in range(cost.shape[0]):
+        assert_optimal(cost[member], perm[member], relative=1e-5)
+
+
 def test_batched_accepts_jax_input_and_small_chunks() -> None:
     cost = hard_stack(np.random.default_rng(3), 11, 5)
     perm = batched_linear_assignment(jnp.asarray(cost), chunk_size=4, solver="jax")

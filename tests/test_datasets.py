@@ -405,6 +405,7 @@ def test_generators_reject_bad_arguments() -> None:
 def test_public_api() -> None:
     assert set(datasets.__all__) == {
         "Dataset",
+        "as_data_tuple",
         "available",
         "load",
         "load_csv",

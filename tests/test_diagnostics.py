@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from symbayes.canonical import canonicalize
+from symbayes.datasets import Dataset
 from symbayes.diagnostics import (
     diagnose,
     flatten_draws,
@@ -161,6 +162,18 @@ def test_quotient_runs_use_canonical_draws_as_raw(copies):
     np.testing.assert_allclose(diagnostics.raw.rhat, diagnostics.canonical.rhat)
 
 
+def test_function_space_from_a_dataset_equals_the_tuple(copies):
+    """``data=`` takes a Dataset (its training split) as well as ``(X, y)``."""
+    result, from_tuple = copies
+    X_np, y_np = np.asarray(X), np.asarray(DATA[1])
+    dataset = Dataset(
+        "toy", X_np, y_np, X_np[:0], y_np[:0], ("x",), np.zeros(1), np.ones(1),
+        0.0, 1.0, "test",
+    )  # fmt: skip
+    from_dataset = diagnose(result, model=MODEL, data=dataset)
+    np.testing.assert_allclose(from_dataset.function.rhat, from_tuple.function.rhat)
+
+
 def test_bad_inputs_raise_clear_errors(copies, tmp_path):
     result, _ = copies
     one_chain = replace(
@@ -184,3 +197,16 @@ def test_bad_inputs_raise_clear_errors(copies, tmp_path):
     other = replace(result, draws={"W1": result.draws["W1"]})
     with pytest.raises(ValueError, match="coordinates differ"):
         mode_coverage(other, reference)
+
+
+def test_stuck_chains_are_separate_modes_without_warnings():
+    """Chains constant within but not across: R-hat is infinite, not an error."""
+    centres = [canonical_point(0)] * 2 + [canonical_point(1)] * 2
+    stuck = make_result(centres, None)
+    frozen = jax.tree_util.tree_map(
+        lambda leaf: np.broadcast_to(leaf[:, :1], leaf.shape), stuck.draws
+    )
+    result = replace(stuck, draws=frozen, raw_draws=None)
+    diagnostics = diagnose(result)  # warnings are errors in this test suite
+    assert diagnostics.canonical.modes.count == 4
+    assert np.isinf(diagnostics.canonical.rhat_max)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import arviz as az
-import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
@@ -13,7 +12,6 @@ import targets
 
 import symbayes.checkpoint
 from symbayes import Symmetry, load_result, sample
-from symbayes.datasets import make_teacher_mlp
 from symbayes.models import MLP, NumpyroModel, site_axis
 
 RUN = dict(num_chains=3, num_warmup=30, num_samples=40, key=7, progress_bar=False)

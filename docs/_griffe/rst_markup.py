@@ -35,6 +35,7 @@ DOCUMENTED_MODULES = (
     "symbayes.assignment",
     "symbayes.diagnostics",
     "symbayes.report",
+    "symbayes.compare",
     "symbayes.models.base",
     "symbayes.models.mlp",
     "symbayes.models.mixture",

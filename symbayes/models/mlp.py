@@ -346,9 +346,9 @@ class MLP(BayesianModel):
         """Predictive mean at ``X`` for one draw.
 
         Returns:
-            gaussian: ``f(X)``, shape ``(n,)`` for one output else
-            ``(n, d_out)``; bernoulli: ``P(y = 1)``, ``(n,)``; categorical:
-            class probabilities ``(n, d_out)``.
+            For a Gaussian likelihood ``f(X)``, shape ``(n,)`` for one output
+            else ``(n, d_out)``; for Bernoulli ``P(y = 1)``, shape ``(n,)``;
+            for categorical the class probabilities, shape ``(n, d_out)``.
         """
         outputs = self.apply(params, X)
         if self.likelihood == "gaussian":

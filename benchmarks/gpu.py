@@ -1,0 +1,115 @@
+"""The suite's many-chain cases on an accelerator (GPU), same JSON as ``run.py``.
+
+Cases:
+
+* ``nuts-1024`` - 1024 chains of the d-16-1 tanh BNN on ``yacht``
+  (``bnn-16-tanh-yacht`` of :mod:`run`), NUTS ``none`` vs ``reflect``;
+* ``sgld-50-50`` - SGLD (``none``, ``fold``, ``reparam``) on a 4-50-50-1 tanh
+  BNN on ``power-plant``, the largest bundled dataset (8611 training rows,
+  minibatches of 32).
+
+Chains are vmapped in one program. ``diagnose`` (modes, R-hat) sees the first
+32 chains; canonical and function ESS are computed over all chains and used
+for the rates. Results: ``benchmarks/results/gpu_<tag>.json``, shown next to
+the CPU many-chain case in ``RESULTS.md`` (``report.py``).
+
+Run on a machine with a GPU (JAX with CUDA)::
+
+    sh benchmarks/gpu.sh               # full size
+    JAX_PLATFORMS=cpu sh benchmarks/gpu.sh --tiny   # check on CPU, tiny size
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import jax
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run  # noqa: E402
+
+SGLD_PROBLEM = "bnn-50-50-tanh-power-plant"
+run.PROBLEMS[SGLD_PROBLEM] = run._bnn(
+    SGLD_PROBLEM, (50, 50), "tanh", "power-plant", 1e-7
+)
+SIZES = {
+    "tiny": {
+        "nuts": {"chains": 8, "warmup": 20, "samples": 20, "sg_thinning": 1},
+        "sgld": {"chains": 8, "warmup": 20, "samples": 20, "sg_thinning": 5},
+    },
+    "full": {
+        "nuts": {"chains": 1024, "warmup": 500, "samples": 500, "sg_thinning": 1},
+        "sgld": {"chains": 1024, "warmup": 1000, "samples": 500, "sg_thinning": 10},
+    },
+}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tiny", action="store_true", help="tiny sizes (CPU check)")
+    parser.add_argument("--chains", type=int, help="override the chains of both cases")
+    parser.add_argument("--cases", nargs="+", default=["nuts", "sgld"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", type=Path, default=run.HERE / "results")
+    parser.add_argument("--tag", help="default: <backend> or <backend>-tiny")
+    parser.add_argument("--no-report", action="store_true")
+    args = parser.parse_args(argv)
+    scale = "tiny" if args.tiny else "full"
+    backend = jax.default_backend()
+    tag = args.tag or (backend + ("-tiny" if args.tiny else ""))
+    path = args.output / f"gpu_{tag}.json"
+    sizes = {k: dict(v) for k, v in SIZES[scale].items()}
+    if args.chains:
+        for size in sizes.values():
+            size["chains"] = args.chains
+    report = {
+        "benchmark": "gpu",
+        "tag": tag,
+        "scale": scale,
+        "command": "sh benchmarks/gpu.sh "
+        + " ".join(sys.argv[1:] if argv is None else argv),
+        "machine": run.machine_info(),
+        "versions": run.versions(),
+        "source": run.source_version(),
+        "seeds": {"seed": args.seed, "rule": "as in run.py"},
+        "sizes": sizes,
+        "stan": "not used",
+        "load_average_before": run.load_average(),
+        "records": [],
+    }
+    print(f"gpu cases on {backend} {jax.devices()}: {sizes}", flush=True)
+    started = time.perf_counter()
+    if "nuts" in args.cases:
+        size = sizes["nuts"]
+        report["records"] += run.run_many_chains(size["chains"], size, args.seed)
+        for record in report["records"]:
+            record["case"] = f"gpu-nuts-{size['chains']}"
+        run.write_report(path, report)
+    if "sgld" in args.cases:
+        size = sizes["sgld"]
+        records = run.run_many_chains(
+            size["chains"],
+            size,
+            args.seed,
+            methods=("sgld-none", "sgld-fold", "sgld-reparam"),
+            problem_name=SGLD_PROBLEM,
+        )
+        for record in records:
+            record["case"] = f"gpu-sgld-{size['chains']}"
+        report["records"] += records
+    report["total_seconds"] = time.perf_counter() - started
+    report["load_average_after"] = run.load_average()
+    run.write_report(path, report)
+    print(f"total {report['total_seconds']:.0f} s; written {path}", flush=True)
+    if not args.no_report:
+        import report as report_module
+
+        report_module.main([])
+    return report
+
+
+if __name__ == "__main__":
+    main()

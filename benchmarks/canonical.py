@@ -50,7 +50,6 @@ import cProfile
 import io
 import json
 import os
-import platform
 import pstats
 import statistics
 import sys
@@ -65,6 +64,9 @@ import numpy as np
 
 from symbayes.canonical import canonicalize, relabel
 from symbayes.models import MLP
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import load_average, machine_info, versions  # noqa: E402
 
 NUM_CHAINS = 8
 NUM_MODES = 3
@@ -152,31 +154,6 @@ def time_call(
         "warm_from_first_call": not warm,
         "_output": out,
     }
-
-
-def machine_info() -> dict[str, Any]:
-    uname = platform.uname()
-    return {
-        "processor": platform.processor() or uname.machine,
-        "uname": " ".join(
-            [uname.system, uname.node, uname.release, uname.version, uname.machine]
-        ),
-        "cpu_count": os.cpu_count(),
-        "affinity_cpu_count": (
-            len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-        ),
-        "python": sys.version.split()[0],
-        "jax": jax.__version__,
-        "numpy": np.__version__,
-        "jax_backend": jax.default_backend(),
-        "jax_devices": [str(d) for d in jax.devices()],
-        "jax_enable_x64": bool(jax.config.jax_enable_x64),
-    }
-
-
-def load_average() -> list[float] | None:
-    """1, 5 and 15 minute load averages (other processes skew timings)."""
-    return list(os.getloadavg()) if hasattr(os, "getloadavg") else None
 
 
 def goal_check(record: dict[str, Any]) -> bool | None:
@@ -345,7 +322,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
 
-    info = machine_info()
+    info = machine_info() | versions()
     load_before = load_average()
     print(
         f"symbayes canonical-map benchmark: {args.num_draws} draws, "

@@ -29,6 +29,7 @@ from pathlib import Path
 import jax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import machine  # noqa: E402
 import run  # noqa: E402
 
 SGLD_PROBLEM = "bnn-50-50-tanh-power-plant"
@@ -71,13 +72,13 @@ def main(argv: list[str] | None = None) -> dict:
         "scale": scale,
         "command": "sh benchmarks/gpu.sh "
         + " ".join(sys.argv[1:] if argv is None else argv),
-        "machine": run.machine_info(),
-        "versions": run.versions(),
-        "source": run.source_version(),
+        "machine": machine.machine_info(),
+        "versions": machine.versions(),
+        "source": machine.source_version(),
         "seeds": {"seed": args.seed, "rule": "as in run.py"},
         "sizes": sizes,
         "stan": "not used",
-        "load_average_before": run.load_average(),
+        "load_average_before": machine.load_average(),
         "records": [],
     }
     print(f"gpu cases on {backend} {jax.devices()}: {sizes}", flush=True)
@@ -100,15 +101,7 @@ def main(argv: list[str] | None = None) -> dict:
         for record in records:
             record["case"] = f"gpu-sgld-{size['chains']}"
         report["records"] += records
-    report["total_seconds"] = time.perf_counter() - started
-    report["load_average_after"] = run.load_average()
-    run.write_report(path, report)
-    print(f"total {report['total_seconds']:.0f} s; written {path}", flush=True)
-    if not args.no_report:
-        import report as report_module
-
-        report_module.main([])
-    return report
+    return run.finish_report(path, report, started, regenerate=not args.no_report)
 
 
 if __name__ == "__main__":

@@ -213,8 +213,9 @@ def goals(records: list[dict[str, Any]]) -> list[str]:
         f"{_fmt(100 * max(shares, default=float('nan')), '.1f')}%. (Canonical "
         "map alone: median "
         f"{_fmt(100 * _median(canonical_shares), '.2f')}"
-        "%; the rest is `diagnose`, whose pairwise R-hat and function "
-        "evaluations, jit compilation included, dominate at small sizes.)",
+        "%; the rest is `diagnose`: arviz's per-coordinate ESS and the "
+        "function evaluations, jit compilation included, which dominate when "
+        "sampling takes seconds.)",
         "",
         "**4. Where quotienting does not help (from these numbers):** "
         + ("; ".join(helps) if helps else "nowhere in this run")
@@ -320,6 +321,21 @@ def plot(report: dict[str, Any], folder: Path) -> list[str]:
 
 
 # ------------------------------------------------------------------ main
+# NUTS tree-depth cap of each scale in run.SIZES (not imported: no JAX here)
+DEFAULT_TREE_DEPTH = {"quick": 6, "full": 10}
+
+
+def variant(report: dict[str, Any]) -> str:
+    """The suite a results file belongs to: its scale, and its NUTS depth cap
+    when that is not the scale's default (``quick-depth10``). Files of one
+    variant (a suite run in parts) are merged into one section."""
+    scale = report.get("scale", report["tag"])
+    depth = report.get("sizes", {}).get("max_tree_depth")
+    if depth is None or depth == DEFAULT_TREE_DEPTH.get(scale):
+        return scale
+    return f"{scale}-depth{depth}"
+
+
 def merge(scale: str, members: list[dict[str, Any]]) -> dict[str, Any]:
     """One suite from the files of one scale (e.g. problems run in two parts)."""
     first = members[0]
@@ -373,7 +389,7 @@ def main(argv: list[str] | None = None) -> Path:
     groups: dict[str, list[dict[str, Any]]] = {}
     for report in reports:
         if report.get("benchmark") == "suite":
-            groups.setdefault(report.get("scale", report["tag"]), []).append(report)
+            groups.setdefault(variant(report), []).append(report)
     for scale, members in groups.items():
         merged = merge(scale, members)
         lines += [f"## Suite `{scale}`", ""]
@@ -408,7 +424,10 @@ def main(argv: list[str] | None = None) -> Path:
     for report in gpu:
         lines += ["", f"### GPU file `{report['_file']}`", "", *stamp(report)]
     args.output.write_text("\n".join(lines) + "\n")
-    print(f"written {args.output}")
+    try:
+        print(f"written {args.output.resolve().relative_to(HERE.parent)}")
+    except ValueError:
+        print(f"written {args.output}")
     return args.output
 
 

@@ -47,8 +47,6 @@ import dataclasses
 import json
 import math
 import os
-import platform
-import subprocess
 import sys
 import time
 import traceback
@@ -65,15 +63,20 @@ jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 import arviz as az  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-import numpyro  # noqa: E402
 import peers  # noqa: E402
+from machine import (  # noqa: E402
+    load_average,
+    machine_info,
+    shown,
+    source_version,
+    versions,
+)
 
-import symbayes  # noqa: E402
 from symbayes import canonicalize, diagnose, sample  # noqa: E402
 from symbayes.datasets import Dataset, load, make_gaussian_mixture, make_ppca  # noqa: E402
 from symbayes.diagnostics import flatten_draws, function_draws  # noqa: E402
 from symbayes.models import MLP, PPCA, GaussianMixture  # noqa: E402
-from symbayes.results import SampleResult, Timings  # noqa: E402
+from symbayes.results import SampleResult, Timings, chain_draw_layout  # noqa: E402
 
 UCI = ("yacht", "energy", "concrete")
 
@@ -174,9 +177,22 @@ METHODS = (
     "stan-nuts",
 )
 SIZES = {
-    # chains, warmup, samples; SG methods run sg_thinning x as many transitions
-    "quick": {"chains": 4, "warmup": 150, "samples": 150, "sg_thinning": 10},
-    "full": {"chains": 8, "warmup": 1000, "samples": 1000, "sg_thinning": 10},
+    # chains, warmup, samples; SG methods run sg_thinning x as many transitions;
+    # max_tree_depth caps every NUTS alike (symbayes, numpyro, Stan)
+    "quick": {
+        "chains": 4,
+        "warmup": 150,
+        "samples": 150,
+        "sg_thinning": 10,
+        "max_tree_depth": 6,
+    },
+    "full": {
+        "chains": 8,
+        "warmup": 1000,
+        "samples": 1000,
+        "sg_thinning": 10,
+        "max_tree_depth": 10,
+    },
 }
 HMC_STEPS = 16
 SGHMC_STEPS = 4
@@ -195,83 +211,6 @@ def initial_points(problem: Problem, chains: int, seed: int) -> Any:
     index = list(PROBLEMS).index(problem.name)
     keys = jax.random.split(jax.random.fold_in(jax.random.key(seed), index), chains)
     return jax.vmap(lambda k: problem.model.init(k, problem.data))(keys)
-
-
-# ------------------------------------------------------------------ machine
-def load_average() -> list[float] | None:
-    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
-
-
-def source_version() -> dict[str, Any]:
-    def git(*command: str) -> str | None:
-        try:
-            out = subprocess.run(
-                ["git", *command],
-                cwd=HERE.parent,
-                capture_output=True,
-                text=True,
-                timeout=30,
-            )
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return out.stdout.strip() if out.returncode == 0 else None
-
-    status = git("status", "--porcelain", "--", "symbayes")
-    return {
-        "commit": git("rev-parse", "HEAD"),
-        "symbayes_modified": None if status is None else bool(status),
-    }
-
-
-def machine_info() -> dict[str, Any]:
-    uname = platform.uname()
-    info = {
-        "processor": platform.processor() or uname.machine,
-        "uname": " ".join([uname.system, uname.release, uname.machine]),
-        "cpu_count": os.cpu_count(),
-        "affinity_cpu_count": (
-            len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-        ),
-        "jax_backend": jax.default_backend(),
-        "jax_devices": [str(d) for d in jax.devices()],
-        "jax_enable_x64": bool(jax.config.jax_enable_x64),
-    }
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        names = [
-            line.split(":", 1)[1].strip() for line in lines if "model name" in line
-        ]
-        if names:
-            info["cpu_model"] = names[0]
-    except OSError:
-        pass
-    return info
-
-
-def versions() -> dict[str, Any]:
-    import blackjax
-    import scipy
-
-    out = {
-        "python": sys.version.split()[0],
-        "symbayes": symbayes.__version__,
-        "jax": jax.__version__,
-        "jaxlib": getattr(jax.lib, "__version__", None),
-        "blackjax": blackjax.__version__,
-        "numpyro": numpyro.__version__,
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "arviz": az.__version__,
-    }
-    try:
-        import httpstan
-        import stan
-
-        out["pystan"] = stan.__version__
-        out["httpstan"] = httpstan.__version__
-    except ImportError:
-        out["pystan"] = None
-    return out
 
 
 # ------------------------------------------------------------------ measures
@@ -356,7 +295,9 @@ def measure(
         canonical, _ = flatten_draws(result.draws)
         function = function_draws(problem.model.function_fn(problem.data), result.draws)
         for space, values in (("canonical", canonical), ("function", function)):
-            ess = az.ess(az.convert_to_dataset({"x": values}), method="bulk")["x"]
+            with chain_draw_layout():
+                dataset = az.convert_to_dataset({"x": values})
+            ess = az.ess(dataset, method="bulk")["x"]
             extra[f"ess_bulk_min_{space}_all_chains"] = _finite(np.nanmin(ess.values))
         extra["diagnosed_chains"] = max_diagnosed_chains
         result = _first_chains(result, max_diagnosed_chains)
@@ -419,6 +360,8 @@ def run_symbayes(
     options: dict[str, Any] = {}
     if kernel == "hmc":
         options["num_integration_steps"] = HMC_STEPS
+    if kernel == "nuts":
+        options["max_num_doublings"] = size.get("max_tree_depth", 10)
     if sg:
         options["step_size"] = problem.sg_step_size
         options["batch_size"] = min(32, int(problem.data[0].shape[0]))
@@ -503,6 +446,7 @@ def run_peer(
         warmup=size["warmup"],
         samples=size["samples"],
         seed=seed + 1,
+        max_tree_depth=size.get("max_tree_depth", 10),
     )
     result = _peer_result(problem, out["draws"], {"library": library})
     record = measure(problem, result, out["seconds"], out["grad_evals"])
@@ -627,6 +571,21 @@ def write_report(path: Path, report: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
+def finish_report(
+    path: Path, report: dict[str, Any], started: float, regenerate: bool
+) -> dict[str, Any]:
+    """Stamp the total time and load, write the JSON, regenerate RESULTS.md."""
+    report["total_seconds"] = time.perf_counter() - started
+    report["load_average_after"] = load_average()
+    write_report(path, report)
+    print(f"total {report['total_seconds']:.0f} s; written {shown(path)}", flush=True)
+    if regenerate:
+        import report as report_module
+
+        report_module.main([])
+    return report
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
@@ -643,12 +602,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--chains", type=int, help="chains per method")
     parser.add_argument("--warmup", type=int, help="warmup transitions (HMC/NUTS)")
     parser.add_argument("--samples", type=int, help="kept draws per chain")
+    parser.add_argument(
+        "--max-tree-depth", type=int, help="NUTS depth cap (quick 6, full 10)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--many-chains",
         type=int,
         default=256,
         help="chains of the many-chain NUTS case (0: skip)",
+    )
+    parser.add_argument(
+        "--many-chains-problem",
+        choices=list(PROBLEMS),
+        default=MANY_CHAINS_PROBLEM,
+        help=f"problem of the many-chain case (default {MANY_CHAINS_PROBLEM})",
     )
     parser.add_argument("--output", type=Path, default=HERE / "results")
     parser.add_argument("--tag", help="file name suffix (default: quick or full)")
@@ -659,7 +627,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     scale = "quick" if args.quick else "full"
     size = dict(SIZES[scale])
-    for name in ("chains", "warmup", "samples"):
+    for name in ("chains", "warmup", "samples", "max_tree_depth"):
         if getattr(args, name) is not None:
             size[name] = getattr(args, name)
     if size["chains"] < 2 or size["samples"] < 4:
@@ -727,17 +695,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             report["total_seconds"] = time.perf_counter() - started
             write_report(path, report)
     if args.many_chains:
-        print(f"many chains: {args.many_chains} chains, {MANY_CHAINS_PROBLEM}")
-        report["records"] += run_many_chains(args.many_chains, size, args.seed)
-    report["total_seconds"] = time.perf_counter() - started
-    report["load_average_after"] = load_average()
-    write_report(path, report)
-    print(f"total {report['total_seconds']:.0f} s; written {path}", flush=True)
-    if not args.no_report:
-        import report as report_module
-
-        report_module.main([])
-    return report
+        print(f"many chains: {args.many_chains} chains, {args.many_chains_problem}")
+        report["records"] += run_many_chains(
+            args.many_chains, size, args.seed, problem_name=args.many_chains_problem
+        )
+    return finish_report(path, report, started, regenerate=not args.no_report)
 
 
 if __name__ == "__main__":

@@ -71,9 +71,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -94,6 +91,10 @@ from symbayes import canonicalize, sample
 from symbayes.datasets import load, make_gaussian_mixture
 from symbayes.models import MLP, GaussianMixture
 from symbayes.symmetry import HiddenAxis, Symmetry, UnitKey
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import load_average, machine_info, source_version, versions  # noqa: E402
+from peers import compile_seconds, numpyro_phases  # noqa: E402
 
 NUM_CHAINS = 8
 GOALS = {
@@ -294,50 +295,6 @@ def rates(record: dict[str, Any]) -> None:
     )
 
 
-def load_average() -> list[float] | None:
-    return list(os.getloadavg()) if hasattr(os, "getloadavg") else None
-
-
-def source_version() -> dict[str, Any]:
-    """The git commit of the checkout and whether symbayes/ has local changes."""
-    root = Path(__file__).resolve().parent.parent
-
-    def git(*command: str) -> str | None:
-        try:
-            out = subprocess.run(
-                ["git", *command], cwd=root, capture_output=True, text=True, timeout=30
-            )
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return out.stdout.strip() if out.returncode == 0 else None
-
-    status = git("status", "--porcelain", "--", "symbayes")
-    return {
-        "commit": git("rev-parse", "HEAD"),
-        "symbayes_modified": None if status is None else bool(status),
-    }
-
-
-def machine_info() -> dict[str, Any]:
-    uname = platform.uname()
-    return {
-        "processor": platform.processor() or uname.machine,
-        "uname": " ".join([uname.system, uname.release, uname.version, uname.machine]),
-        "cpu_count": os.cpu_count(),
-        "affinity_cpu_count": (
-            len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-        ),
-        "python": sys.version.split()[0],
-        "jax": jax.__version__,
-        "numpy": np.__version__,
-        "numpyro": numpyro.__version__,
-        "arviz": az.__version__,
-        "jax_backend": jax.default_backend(),
-        "jax_devices": [str(d) for d in jax.devices()],
-        "jax_enable_x64": bool(jax.config.jax_enable_x64),
-    }
-
-
 # ------------------------------------------------------------------ runs
 def run_symbayes(problem: Problem, method: dict[str, Any], args) -> dict[str, Any]:
     symmetry = None
@@ -413,66 +370,14 @@ def _numpyro_mcmc(problem: Problem, num_warmup: int, num_samples: int) -> MCMC:
     )
 
 
-COMPILE_EVENTS = (
-    "/jax/core/compile/jaxpr_trace_duration",
-    "/jax/core/compile/jaxpr_to_mlir_module_duration",
-    "/jax/core/compile/backend_compile_duration",
-)
-_compile_seconds = [0.0]
-
-
-def _on_duration_event(event: str, duration: float, **kwargs: Any) -> None:
-    if event in COMPILE_EVENTS:
-        _compile_seconds[0] += duration
-
-
-jax.monitoring.register_event_duration_secs_listener(_on_duration_event)
-
-
-def compile_seconds() -> float:
-    """JAX tracing + lowering + XLA compilation seconds so far in this process."""
-    return _compile_seconds[0]
-
-
-NUMPYRO_FIELDS = ("num_steps", "accept_prob", "adapt_state.step_size", "diverging")
-
-
-def _numpyro_phases(problem: Problem, mcmc: MCMC, key: jax.Array) -> dict[str, Any]:
-    """Warmup and sampling, each timed with its compilation measured apart."""
-    warmup_key, sampling_key = jax.random.split(key)
-    compiled, start = compile_seconds(), time.perf_counter()
-    mcmc.warmup(
-        warmup_key,
-        *problem.numpyro_args,
-        init_params=problem.init_params,
-        extra_fields=NUMPYRO_FIELDS,
-        collect_warmup=True,
-    )
-    warmup_extra = jax.block_until_ready(mcmc.get_extra_fields(group_by_chain=True))
-    warmup_seconds = time.perf_counter() - start
-    warmup_compile = compile_seconds() - compiled
-    compiled, start = compile_seconds(), time.perf_counter()
-    mcmc.run(sampling_key, *problem.numpyro_args, extra_fields=NUMPYRO_FIELDS)
-    draws = jax.block_until_ready(mcmc.get_samples(group_by_chain=True))
-    extra = jax.block_until_ready(mcmc.get_extra_fields(group_by_chain=True))
-    sampling_seconds = time.perf_counter() - start
-    sampling_compile = compile_seconds() - compiled
-    return {
-        "warmup_seconds": warmup_seconds,
-        "sampling_seconds": sampling_seconds,
-        "warmup_compile": warmup_compile,
-        "sampling_compile": sampling_compile,
-        "warmup_extra": warmup_extra,
-        "extra": extra,
-        "draws": draws,
-    }
-
-
 def run_numpyro(problem: Problem, args) -> dict[str, Any]:
     key = jax.random.key(problem.seed)
     load_before = load_average()
-    phases = _numpyro_phases(
-        problem, _numpyro_mcmc(problem, args.num_warmup, args.num_samples), key
+    phases = numpyro_phases(
+        _numpyro_mcmc(problem, args.num_warmup, args.num_samples),
+        problem.numpyro_args,
+        problem.init_params,
+        key,
     )
     compile_warmup, compile_sampling = (
         phases["warmup_compile"],
@@ -683,7 +588,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.num_warmup < 1 or args.num_samples < 4:
         parser.error("--num-warmup must be >= 1 and --num-samples >= 4")
 
-    info = machine_info()
+    info = machine_info() | versions()
     load_before = load_average()
     print(
         f"symbayes sampler benchmark: {NUM_CHAINS} chains, {args.num_warmup} warmup "

@@ -19,7 +19,10 @@ A :class:`SampleResult` holds numpy arrays with leading axes ``(chain, draw)``:
 
 from __future__ import annotations
 
+import contextlib
 import json
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -53,6 +56,24 @@ class Timings(NamedTuple):
     sampling_seconds: float
     canonical_seconds: float
     num_grad_evals: int
+
+
+@contextlib.contextmanager
+def chain_draw_layout() -> Iterator[None]:
+    """Silence arviz's "more chains than draws" guess.
+
+    arviz warns when an array has more chains than draws, in case its axes
+    are swapped (0.x: "More chains ... than draws"; 1.x: "Found chain
+    dimension to be longer than draw dimension"). symbayes' arrays are always
+    ``(chain, draw, ...)``, and many short chains (hundreds vmapped on one
+    device) are a normal run.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="More chains .* than draws")
+        warnings.filterwarnings(
+            "ignore", message="Found chain dimension to be longer than draw"
+        )
+        yield
 
 
 def params_to_variables(params: Any) -> dict[str, np.ndarray]:
@@ -150,17 +171,18 @@ class SampleResult:
         }
         if self.symmetry is not None:
             attrs["symbayes_symmetry"] = self.symmetry.describe()
-        if ARVIZ_MAJOR >= 1:
-            data = az.from_dict(groups)
-            data["posterior"].attrs.update(attrs)
-            return data
-        data = az.from_dict(
-            posterior=groups["posterior"], sample_stats=groups["sample_stats"]
-        )
-        if "raw_posterior" in groups:
-            data.add_groups(
-                {"raw_posterior": az.convert_to_dataset(groups["raw_posterior"])}
+        with chain_draw_layout():
+            if ARVIZ_MAJOR >= 1:
+                data = az.from_dict(groups)
+                data["posterior"].attrs.update(attrs)
+                return data
+            data = az.from_dict(
+                posterior=groups["posterior"], sample_stats=groups["sample_stats"]
             )
+            if "raw_posterior" in groups:
+                data.add_groups(
+                    {"raw_posterior": az.convert_to_dataset(groups["raw_posterior"])}
+                )
         data.posterior.attrs.update(attrs)
         return data
 

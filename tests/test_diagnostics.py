@@ -13,6 +13,7 @@ import pytest
 from symbayes.canonical import canonicalize
 from symbayes.datasets import Dataset
 from symbayes.diagnostics import (
+    _rank_rhat,
     diagnose,
     flatten_draws,
     load_reference_modes,
@@ -210,3 +211,34 @@ def test_stuck_chains_are_separate_modes_without_warnings():
     diagnostics = diagnose(result)  # warnings are errors in this test suite
     assert diagnostics.canonical.modes.count == 4
     assert np.isinf(diagnostics.canonical.rhat_max)
+
+
+def test_more_chains_than_draws_is_a_normal_run():
+    """Many short vmapped chains: no arviz guess that the axes are swapped."""
+    result = make_result([canonical_point(0)] * 12, None)
+    short = replace(
+        result,
+        draws=jax.tree_util.tree_map(lambda leaf: leaf[:, :6], result.draws),
+        raw_draws=jax.tree_util.tree_map(lambda leaf: leaf[:, :6], result.raw_draws),
+        sample_stats={"diverging": np.zeros((12, 6), bool)},
+    )
+    diagnostics = diagnose(short)  # warnings are errors in this test suite
+    assert diagnostics.num_chains == 12
+    posterior = az.convert_to_dataset(short.to_inference_data())
+    assert posterior["W1"].shape[:2] == (12, 6)
+
+
+@pytest.mark.parametrize(
+    ("chains", "draws"), [(2, 4), (2, 9), (3, 50), (4, 101), (8, 16)]
+)
+def test_vectorised_rank_rhat_equals_arviz(chains, draws):
+    """The pairwise mode graph's R-hat is arviz's rank R-hat, entry by entry."""
+    rng = np.random.default_rng(chains * 1000 + draws)
+    values = rng.standard_normal((chains, draws, 3, 4))
+    values += 0.5 * np.arange(chains)[:, None, None, None]  # unequal chains
+    values[..., 0, 0] = np.exp(3 * values[..., 0, 0])  # heavy tail
+    values[..., 1, 1] = np.round(values[..., 1, 1])  # ties
+    values[:, : draws // 2, 2, 2] += 4.0  # a drift within chains
+    expected = az.rhat(az.convert_to_dataset({"x": values}), method="rank")["x"]
+    np.testing.assert_allclose(_rank_rhat(values), expected.values, rtol=1e-12)
+    assert np.all(np.isnan(_rank_rhat(values[:, :3])))  # < 4 draws, as arviz

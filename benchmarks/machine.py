@@ -2,7 +2,8 @@
 
 Every benchmark script stamps its JSON with these, so that numbers from
 different machines (CPU, GPU) and different states of the code can be told
-apart.
+apart. JAX and the libraries are imported where they are asked about, so
+that plain helpers (:func:`shown`, :func:`load_average`) cost no JAX start-up.
 """
 
 from __future__ import annotations
@@ -13,9 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
-
-import jax
-import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,6 +54,8 @@ def source_version() -> dict[str, Any]:
 
 def machine_info() -> dict[str, Any]:
     """Processor, CPU count, JAX backend and devices (no host name)."""
+    import jax
+
     uname = platform.uname()
     info = {
         "processor": platform.processor() or uname.machine,
@@ -84,6 +84,8 @@ def versions() -> dict[str, Any]:
     """Versions of Python and of every library a benchmark may use."""
     import arviz
     import blackjax
+    import jax
+    import numpy as np
     import numpyro
     import scipy
 

@@ -624,7 +624,6 @@ def _main() -> None:
     relative, which is rounding, not a difference between the models.
     """
     import argparse
-    import sys
 
     jax.config.update("jax_enable_x64", True)
 

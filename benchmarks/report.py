@@ -26,6 +26,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from machine import shown  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 QUOTIENTS = ("reparam", "reflect", "fold")
@@ -321,7 +322,7 @@ def plot(report: dict[str, Any], folder: Path) -> list[str]:
 
 
 # ------------------------------------------------------------------ main
-# NUTS tree-depth cap of each scale in run.SIZES (not imported: no JAX here)
+# NUTS tree-depth cap of each scale in run.SIZES (run is not imported: it loads JAX)
 DEFAULT_TREE_DEPTH = {"quick": 6, "full": 10}
 
 
@@ -424,10 +425,7 @@ def main(argv: list[str] | None = None) -> Path:
     for report in gpu:
         lines += ["", f"### GPU file `{report['_file']}`", "", *stamp(report)]
     args.output.write_text("\n".join(lines) + "\n")
-    try:
-        print(f"written {args.output.resolve().relative_to(HERE.parent)}")
-    except ValueError:
-        print(f"written {args.output}")
+    print(f"written {shown(args.output)}")
     return args.output
 
 

@@ -3,7 +3,7 @@
 Cases:
 
 * ``nuts-1024`` - 1024 chains of the d-16-1 tanh BNN on ``yacht``
-  (``bnn-16-tanh-yacht`` of :mod:`run`), NUTS ``none`` vs ``reflect``;
+  (``bnn-16-tanh-yacht`` of :mod:`run`), NUTS ``none`` vs ``glue``;
 * ``sgld-50-50`` - SGLD (``none``, ``fold``, ``reparam``) on a 4-50-50-1 tanh
   BNN on ``power-plant``, the largest bundled dataset (8611 training rows,
   minibatches of 32).

@@ -29,7 +29,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from machine import shown  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-QUOTIENTS = ("reparam", "reflect", "fold")
+QUOTIENTS = ("reparam", "glue", "fold")
 GOAL_FACTOR = 1.5
 OVERHEAD_LIMIT = 0.05
 

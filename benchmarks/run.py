@@ -16,8 +16,8 @@ Every MLP is a gaussian regression with learned noise
 (``log_noise ~ Normal(-1, 1)``) and ``Normal(0, 1)`` priors on weights and
 biases.
 
-Methods (:data:`METHODS`): symbayes NUTS x ``none/reparam/reflect/fold``,
-HMC x ``none/reparam/reflect``, SGLD and SGHMC x ``none/fold/reparam``;
+Methods (:data:`METHODS`): symbayes NUTS x ``none/reparam/glue/fold``,
+HMC x ``none/reparam/glue``, SGLD and SGHMC x ``none/fold/reparam``;
 numpyro NUTS and Stan NUTS (pystan) on the same posterior
 (:mod:`peers`), with the same chains, initial points and number of draws.
 
@@ -169,8 +169,8 @@ QUICK_PROBLEMS = (
     "ppca-5x3",
 )
 METHODS = (
-    *(f"nuts-{q}" for q in ("none", "reparam", "reflect", "fold")),
-    *(f"hmc-{q}" for q in ("none", "reparam", "reflect")),
+    *(f"nuts-{q}" for q in ("none", "reparam", "glue", "fold")),
+    *(f"hmc-{q}" for q in ("none", "reparam", "glue")),
     *(f"sgld-{q}" for q in ("none", "fold", "reparam")),
     *(f"sghmc-{q}" for q in ("none", "fold", "reparam")),
     "numpyro-nuts",
@@ -411,8 +411,8 @@ def run_symbayes(
         record["step_size_mean"] = _finite(np.mean(result.adaptation["step_size"]))
     else:
         record["step_size_mean"] = _finite(np.mean(stats["step_size"]))
-    if "reflections" in stats:
-        record["reflections_per_draw"] = _finite(np.mean(stats["reflections"]))
+    if "glues" in stats:
+        record["glues_per_draw"] = _finite(np.mean(stats["glues"]))
     record["thinning"] = thinning
     record["transitions_per_chain"] = warmup + size["samples"] * thinning
     return record
@@ -499,7 +499,7 @@ def run_many_chains(
     chains: int,
     size: dict,
     seed: int,
-    methods: tuple[str, ...] = ("nuts-none", "nuts-reflect"),
+    methods: tuple[str, ...] = ("nuts-none", "nuts-glue"),
     problem_name: str = MANY_CHAINS_PROBLEM,
     max_diagnosed_chains: int = MAX_DIAGNOSED_CHAINS,
 ) -> list[dict[str, Any]]:

@@ -20,9 +20,9 @@ initial points (one prior draw per chain from ``model.init``; for the mixture
 * symbayes ``sample`` with kernel NUTS or HMC (``num_integration_steps``
   leapfrog steps, 16 by default) and quotient mode ``none`` (sample the full
   space, canonicalise afterwards), ``reparam`` (softplus and exp gaps) and
-  ``reflect``, with the model's default keys (BNN: the bias is the sort and
+  ``glue``, with the model's default keys (BNN: the bias is the sort and
   the sign key; mixture: the mean); for the BNN also ``reparam`` and
-  ``reflect`` with the outgoing weight ``W2[j, 0]`` as sort and sign key
+  ``glue`` with the outgoing weight ``W2[j, 0]`` as sort and sign key
   (``--bnn-keys``, passed as ``symmetry=``). The keys change the sampler's
   domain only: the ESS is measured on the common canonical coordinates below;
 * numpyro ``NUTS`` / ``MCMC(chain_method="vectorized")`` on the same
@@ -343,8 +343,8 @@ def run_symbayes(problem: Problem, method: dict[str, Any], args) -> dict[str, An
         "mean_acceptance": float(np.mean(stats["acceptance_rate"])),
         "step_size": np.asarray(result.adaptation["step_size"]).tolist(),
         "mean_tree_depth": float(np.mean(stats["tree_depth"])),
-        "reflections_per_draw": float(np.mean(stats["reflections"])),
-        "max_reflections_in_a_draw": int(np.max(stats["reflections"])),
+        "glues_per_draw": float(np.mean(stats["glues"])),
+        "max_glues_in_a_draw": int(np.max(stats["glues"])),
         "load_average_before": load_before,
         "load_average_after": load_average(),
         **ess_summary(problem, result.draws),
@@ -411,8 +411,8 @@ def run_numpyro(problem: Problem, args) -> dict[str, Any]:
         "mean_acceptance": float(np.mean(extra["accept_prob"])),
         "step_size": np.asarray(extra["adapt_state.step_size"])[:, -1].tolist(),
         "mean_tree_depth": float(np.mean(np.log2(np.asarray(extra["num_steps"]) + 1))),
-        "reflections_per_draw": None,
-        "max_reflections_in_a_draw": None,
+        "glues_per_draw": None,
+        "max_glues_in_a_draw": None,
         "load_average_before": load_before,
         "load_average_after": load_average(),
         **ess_summary(problem, draws),
@@ -459,12 +459,12 @@ FOOTNOTE = (
     "/1k gr s|t: ESS min per 1000 gradient evaluations of sampling | warmup + "
     "sampling; ESS/s: ESS min per second of warmup + sampling (compilation "
     "excluded; numpyro: measured by jax.monitoring and subtracted); step: "
-    "mean adapted step size; refl: wall reflections per draw (reflect)"
+    "mean adapted step size; refl: glues per draw (glue)"
 )
 
 
 def format_row(problem: str, record: dict[str, Any]) -> str:
-    refl = record["reflections_per_draw"]
+    refl = record["glues_per_draw"]
     seconds = record["seconds"]
     return (
         f"{problem:<5} {record['label']:<36} {record['ess_bulk_min']:>8.1f} "
@@ -538,7 +538,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="smoke run: 50 warmup + 50 draws, NUTS with none and reflect, and numpyro",
+        help="smoke run: 50 warmup + 50 draws, NUTS with none and glue, and numpyro",
     )
     parser.add_argument("--seed", type=int, default=0, help="problem i uses seed + i")
     parser.add_argument(
@@ -550,8 +550,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--quotients",
         nargs="+",
-        default=["none", "reparam", "reflect"],
-        choices=["none", "reparam", "reflect"],
+        default=["none", "reparam", "glue"],
+        choices=["none", "reparam", "glue"],
     )
     parser.add_argument(
         "--reparam-gaps",
@@ -564,7 +564,7 @@ def main(argv: list[str] | None = None) -> None:
         nargs="*",
         default=["W2"],
         choices=["b1", "W1", "W2"],
-        help="extra BNN reparam (every gap) and reflect runs whose sort and sign "
+        help="extra BNN reparam (every gap) and glue runs whose sort and sign "
         "key is this unit coordinate (default: W2, the outgoing weight; pass "
         "nothing to skip)",
     )
@@ -584,7 +584,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.quick:
         args.num_warmup, args.num_samples = 50, 50
-        args.kernels, args.quotients, args.bnn_keys = ["nuts"], ["none", "reflect"], []
+        args.kernels, args.quotients, args.bnn_keys = ["nuts"], ["none", "glue"], []
     if args.num_warmup < 1 or args.num_samples < 4:
         parser.error("--num-warmup must be >= 1 and --num-samples >= 4")
 

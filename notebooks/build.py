@@ -76,7 +76,7 @@ from symbayes.report import comparison_table
 CHAINS = 4 if SMALL else 8
 WARMUP = 100 if SMALL else 400
 SAMPLES = 100 if SMALL else 400
-MODES = ("none", "fold") if SMALL else ("none", "reparam", "reflect", "fold")
+MODES = ("none", "fold") if SMALL else ("none", "reparam", "glue", "fold")
 
 problem = build_problem("mlp", "sinusoidal", layers="1-3-1", activation="tanh")
 model, data = problem.model, problem.data
@@ -100,9 +100,13 @@ every method is judged on the same coordinates:
 The quotient modes:
 
 * `reparam` samples an unconstrained vector mapped smoothly onto the sort
-  domain (ordered biases, positive signs), log-Jacobian included;
-* `reflect` runs HMC inside the sort domain and reflects the momentum at its
-  walls;
+  domain (ordered biases, positive signs), log-Jacobian included; it
+  restricts the posterior to the domain, so symbayes first checks with a
+  short pilot that no chain crosses the walls, and refuses otherwise;
+* `glue` runs HMC inside the sort domain; when a trajectory meets a wall it
+  applies the group element that identifies the wall's two sides (swap two
+  units, flip one) to position and momentum: the full-space flow folded into
+  the domain;
 * `fold` moves in the full space and canonicalises the state after every
   transition (exact because symbayes ties the mass matrix across units).
 """),
@@ -128,14 +132,13 @@ diagnostics = {run.record["method"]: run.diagnostics for run in runs}"""),
   should be judged.
 * For the quotient modes, raw and canonical columns are the same numbers.
 * Compare the canonical and function columns across methods. With this
-  network, `reparam` and `reflect` can get **trapped**: the walls of the sort
-  domain (two biases equal, a bias zero) are not mirror planes of the
-  posterior. A point on the wall $b_i = b_j$ is identified with the point
-  whose *other* coordinates of units $i$ and $j$ are swapped, so regions that
-  the full space connects through the wall are far apart inside the domain.
-  Chains then stay where they started: canonical $\hat R$ above 1.1, several
-  canonical modes, small canonical ESS. `fold` moves in the full space, keeps
-  those connections, and mixes like naive sampling.
+  network `reparam` is **refused** (a line under the table says why): the
+  walls of the sort domain (two biases equal, a bias zero) are not mirror
+  planes of the posterior. A point on the wall $b_i = b_j$ is identified with
+  the point whose *other* coordinates of units $i$ and $j$ are swapped, so
+  regions that the full space connects through the wall are far apart inside
+  the domain, and chains restricted to it stay where they started. `fold`
+  and `glue` keep those connections and mix like naive sampling.
 * The `grads` and `wall s` columns give the cost: read ESS per gradient, not
   ESS alone.
 """),

@@ -2,16 +2,19 @@
 
 A checkpoint folder holds
 
-* ``meta.json`` - the run's fingerprint (settings, key, shapes), the number of
-  completed chunks, the chunks that hold draws, timings so far;
+* ``meta.json`` - the run's fingerprint, in named parts (the model's
+  description, a hash of the data, the symmetry, the sampler settings and
+  key, the shapes of the chain states), the number of completed chunks, the
+  chunks that hold draws, timings so far;
 * ``state-NNNNN.npz`` - the chain states after chunk ``NNNNN``;
 * ``draws-NNNNN.npz`` - the kept draws and statistics of sampling chunk ``NNNNN``.
 
 Every file is written to a temporary name and renamed, and ``meta.json`` is
 replaced last, so a run killed at any moment leaves a consistent checkpoint:
-the chunk in progress is simply run again. Transition ``t`` uses the key
-``fold_in(key, t)``, so a resumed run produces the same draws as an
-uninterrupted one.
+the chunk in progress is simply run again. Transition ``t`` of chain ``c``
+uses the key ``fold_in(fold_in(key, c), t)``, so a resumed run produces the
+same draws as an uninterrupted one. Resuming with another model, other data,
+another symmetry or other settings is refused, naming what differs.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-__all__ = ["Checkpoint", "SavedRun"]
+__all__ = ["Checkpoint", "SavedRun", "data_hash", "fingerprint"]
 
 
 class SavedRun(NamedTuple):
@@ -35,6 +38,7 @@ class SavedRun(NamedTuple):
     stats: list
     phase_seconds: dict[str, float]
     num_grad_evals: int
+    extra: dict
 
 
 def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -49,69 +53,104 @@ def _atomic_write_text(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def _fingerprint(config: dict, carry: Any) -> str:
+def _digest(value: Any) -> str:
+    payload = json.dumps(value, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def data_hash(data: Any) -> str:
+    """A SHA-256 of the data arrays (shapes, dtypes and bytes)."""
+    digest = hashlib.sha256()
+    for leaf in jax.tree_util.tree_leaves(data):
+        array = np.ascontiguousarray(np.asarray(leaf))
+        digest.update(str((array.shape, str(array.dtype))).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def fingerprint(parts: dict[str, Any], carry: Any) -> dict[str, str]:
+    """One digest per named part, plus the shapes of the chain states."""
     shapes = [
-        (str(np.shape(x)), str(np.asarray(x).dtype))
+        (str(tuple(np.shape(x))), str(np.dtype(x.dtype)))
         for x in jax.tree_util.tree_leaves(carry)
     ]
-    payload = json.dumps(
-        {
-            "config": config,
-            "carry": shapes,
-            "tree": str(jax.tree_util.tree_structure(carry)),
-        },
-        sort_keys=True,
-        default=str,
+    digests = {name: _digest(value) for name, value in parts.items()}
+    digests["chain states"] = _digest(
+        {"shapes": shapes, "tree": str(jax.tree_util.tree_structure(carry))}
     )
-    return hashlib.sha256(payload.encode()).hexdigest()
+    return digests
 
 
 class Checkpoint:
     """A checkpoint folder bound to one run (see the module docstring)."""
 
     def __init__(
-        self, folder: Path, fingerprint: str, meta: dict, params_treedef: Any
+        self, folder: Path, fingerprint: dict, meta: dict, params_treedef: Any
     ) -> None:
         self.folder = folder
         self.fingerprint = fingerprint
         self.meta = meta
         self.params_treedef = params_treedef
 
-    @classmethod
-    def open(
-        cls, folder: str | Path, config: dict, carry: Any, params_treedef: Any
-    ) -> Checkpoint:
-        """Open (or create) ``folder`` for the run described by ``config``.
-
-        ``params_treedef`` is the tree structure of one chunk's draws, used to
-        rebuild saved draws on resume.
-
-        Raises:
-            ValueError: the folder is a file, or holds a checkpoint of a
-                different run (other settings, key or shapes).
-        """
+    @staticmethod
+    def check_folder(folder: str | Path) -> Path:
+        """Refuse a checkpoint path that is a file or cannot be written (cheap)."""
         folder = Path(folder)
         if folder.exists() and not folder.is_dir():
             raise ValueError(f"checkpoint path {folder} exists and is not a folder")
+        parent = folder if folder.exists() else folder.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not os.access(parent, os.W_OK):
+            raise ValueError(f"checkpoint folder {folder} cannot be written")
+        return folder
+
+    @classmethod
+    def open(
+        cls, folder: str | Path, parts: dict[str, Any], carry: Any, params_treedef: Any
+    ) -> Checkpoint:
+        """Open (or create) ``folder`` for the run described by ``parts``.
+
+        Args:
+            folder: the checkpoint folder.
+            parts: named parts of the run's identity, e.g. ``{"model": ...,
+                "data": data_hash(data), "symmetry": ..., "settings": ...}``.
+            carry: the chain states (their shapes are part of the identity).
+            params_treedef: the tree structure of one chunk's draws, used to
+                rebuild saved draws on resume.
+
+        Raises:
+            ValueError: the folder is a file, or holds a checkpoint of a
+                different run, naming the parts that differ.
+        """
+        folder = cls.check_folder(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        fingerprint = _fingerprint(config, carry)
+        digests = fingerprint(parts, carry)
         meta_path = folder / "meta.json"
         if meta_path.exists():
             meta = json.loads(meta_path.read_text())
-            if meta.get("fingerprint") != fingerprint:
+            saved = meta.get("fingerprint")
+            if not isinstance(saved, dict):
                 raise ValueError(
-                    f"checkpoint {folder} belongs to a different run (settings, key "
-                    "or shapes differ); use another folder or delete it"
+                    f"checkpoint {folder} was written by an older version of "
+                    "symbayes; use another folder or delete it"
+                )
+            differ = [name for name in digests if saved.get(name) != digests[name]]
+            if differ:
+                raise ValueError(
+                    f"checkpoint {folder} belongs to a different run: the "
+                    f"{', '.join(differ)} differ; use another folder or delete it"
                 )
         else:
             meta = {
-                "fingerprint": fingerprint,
+                "fingerprint": digests,
                 "completed": 0,
                 "draw_chunks": [],
                 "phase_seconds": {"warmup": 0.0, "sampling": 0.0},
                 "num_grad_evals": 0,
+                "extra": {},
             }
-        return cls(folder, fingerprint, meta, params_treedef)
+        return cls(folder, digests, meta, params_treedef)
 
     @property
     def completed(self) -> int:
@@ -144,6 +183,7 @@ class Checkpoint:
             stats,
             dict(self.meta["phase_seconds"]),
             int(self.meta["num_grad_evals"]),
+            dict(self.meta.get("extra", {})),
         )
         return carry, self.completed, saved_run
 
@@ -155,6 +195,7 @@ class Checkpoint:
         stats: dict[str, np.ndarray] | None,
         phase_seconds: dict[str, float],
         num_grad_evals: int,
+        extra: dict | None = None,
     ) -> None:
         """Persist chunk ``index``: its draws (if any), the states, then meta."""
         if params is not None:
@@ -173,6 +214,7 @@ class Checkpoint:
             completed=index + 1,
             phase_seconds=dict(phase_seconds),
             num_grad_evals=int(num_grad_evals),
+            extra=dict(extra or {}),
         )
         _atomic_write_text(self.folder / "meta.json", json.dumps(self.meta))
         previous = self.folder / f"state-{index - 1:05d}.npz"

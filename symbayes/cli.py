@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
             "samplers, diagnose every run on raw, canonical and function "
             "coordinates, print the table and write a report folder. Without "
             "arguments: a 1-3-1 tanh BNN on the bundled sinusoidal data, NUTS, "
-            "none vs reparam, reflect and fold, 8 chains."
+            "none vs reparam, glue and fold, 8 chains."
         ),
     )
     compare.add_argument("--model", default=DEFAULTS["model"], help=f"{MODELS}")

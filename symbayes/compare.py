@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 MODELS = ("mlp", "gmm", "ppca")
-QUOTIENT_MODES = ("none", "reparam", "reflect", "fold")
+QUOTIENT_MODES = ("none", "reparam", "glue", "fold")
 # the embedded default: a 1-3-1 tanh BNN on the bundled sinusoidal data
 DEFAULTS: dict[str, Any] = {
     "model": "mlp",
@@ -46,7 +46,7 @@ DEFAULTS: dict[str, Any] = {
     "latent": 2,
     "dataset": None,  # per model: sinusoidal, a 3-component mixture, PPCA data
     "kernel": "nuts",
-    "quotient": ("none", "reparam", "reflect", "fold"),
+    "quotient": ("none", "reparam", "glue", "fold"),
     "chains": 8,
     "warmup": 400,
     "samples": 400,
@@ -241,7 +241,7 @@ def compare(
     problem: Problem,
     *,
     kernel: str = "nuts",
-    quotient: Sequence[str] = ("none", "reparam", "reflect", "fold"),
+    quotient: Sequence[str] = ("none", "reparam", "glue", "fold"),
     chains: int = 8,
     warmup: int = 400,
     samples: int = 400,
@@ -258,7 +258,7 @@ def compare(
     Args:
         problem: from :func:`build_problem`.
         kernel: ``"nuts"``, ``"hmc"``, ``"sgld"`` or ``"sghmc"``.
-        quotient: the modes to run, e.g. ``("none", "reflect")``.
+        quotient: the modes to run, e.g. ``("none", "glue")``.
         chains: chains per method (>= 2: R-hat needs them).
         warmup: warmup transitions per chain.
         samples: kept draws per chain (>= 4).
@@ -294,20 +294,29 @@ def compare(
     symmetry = model.symmetry
     example = jax.tree_util.tree_map(lambda leaf: leaf[0], init)
     runs = []
+    refused = []
     for mode in quotient:
         start = time.perf_counter()
-        result = sample(
-            model,
-            init,
-            data=data,
-            kernel=kernel,
-            quotient=mode,
-            num_chains=chains,
-            num_warmup=warmup,
-            num_samples=samples,
-            key=seed + 1,
-            progress_bar=False,
-        )
+        try:
+            result = sample(
+                model,
+                init,
+                data=data,
+                kernel=kernel,
+                quotient=mode,
+                num_chains=chains,
+                num_warmup=warmup,
+                num_samples=samples,
+                key=seed + 1,
+                progress_bar=False,
+            )
+        except ValueError as error:
+            if mode != "reparam" or "would cut this posterior" not in str(error):
+                raise
+            refused.append({"method": mode, "kernel": kernel, "reason": str(error)})
+            if progress is not None:
+                progress(f"{kernel}/{mode}: refused ({str(error).split(':')[0]})")
+            continue
         wall = time.perf_counter() - start
         start = time.perf_counter()
         diagnostics = diagnose(result, model=model, data=data)
@@ -342,5 +351,6 @@ def compare(
             "canonical_map": "sort",
         },
         "runs": [run.record for run in runs],
+        "refused": refused,
     }
     return report, runs

@@ -89,6 +89,11 @@ def comparison_table(report: dict[str, Any]) -> str:
         )
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
+    for refusal in report.get("refused", []):
+        lines.append(
+            f"{refusal['kernel']}/{refusal['method']}: refused, "
+            + refusal["reason"].split(". ")[0]
+        )
     return "\n".join(lines)
 
 

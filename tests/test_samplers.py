@@ -34,18 +34,29 @@ def ess(values: np.ndarray) -> np.ndarray:
     return np.asarray(az.ess(dataset, method="bulk")["x"].values)
 
 
-def assert_moments_within_mcse(draws: dict, truth: targets.Truth) -> None:
-    """|mean - truth| and |second central moment - truth| within 4 MCSE."""
+def assert_moments_within_mcse(
+    draws: dict, truth: targets.Truth, bias: float = 0.0
+) -> None:
+    """|mean - truth| and |second central moment - truth| within 4 MCSE.
+
+    ``bias`` allows a discretisation bias on top: ``bias`` sd on means and
+    ``2 bias`` of the variance on second moments (SG kernels have no
+    Metropolis correction; their stationary law is O(step) off the
+    posterior, Teh, Thiery & Vollmer 2016).
+    """
     for name in truth.mean:
         x = np.asarray(draws[name], np.float64)
         mean = x.mean(axis=(0, 1))
         mcse = x.std(axis=(0, 1)) / np.sqrt(ess(x))
-        z = (mean - truth.mean[name]) / mcse
-        assert np.all(np.abs(z) < MCSE_BOUND), f"{name} mean: z = {z}"
+        error = np.abs(mean - truth.mean[name]) - bias * truth.sd[name]
+        z = np.maximum(error, 0.0) / mcse
+        assert np.all(z < MCSE_BOUND), f"{name} mean: z = {z}"
         squared = (x - truth.mean[name]) ** 2
         variance_mcse = squared.std(axis=(0, 1)) / np.sqrt(ess(squared))
-        z_var = (squared.mean(axis=(0, 1)) - truth.sd[name] ** 2) / variance_mcse
-        assert np.all(np.abs(z_var) < MCSE_BOUND), f"{name} variance: z = {z_var}"
+        variance_error = np.abs(squared.mean(axis=(0, 1)) - truth.sd[name] ** 2)
+        variance_error = variance_error - 2 * bias * truth.sd[name] ** 2
+        z_var = np.maximum(variance_error, 0.0) / variance_mcse
+        assert np.all(z_var < MCSE_BOUND), f"{name} variance: z = {z_var}"
 
 
 HMC_SETTINGS = {"num_warmup": 500, "num_samples": 1000}
@@ -74,6 +85,12 @@ def run_target(kernel: str, quotient: str, **overrides):
             data=(np.zeros((4, 1), np.float32),),
             batch_size=1,
         )
+    if quotient == "reparam":
+        # the walls of this target's sort domain are crossed with a glue that
+        # moves other coordinates (c), so the pilot check would refuse; the
+        # restricted target is still connected here, which the moments test
+        settings.setdefault("reparam_check", "off")
+    settings["key"] = 3
     settings.update(overrides)
     return sample(
         targets.logdensity,
@@ -82,24 +99,32 @@ def run_target(kernel: str, quotient: str, **overrides):
         kernel=kernel,
         quotient=quotient,
         num_chains=4,
-        key=3,
         progress_bar=False,
         **settings,
     )
 
 
-@pytest.mark.parametrize("quotient", ["none", "reparam", "reflect", "fold"])
-@pytest.mark.parametrize("kernel", ["nuts", "hmc", "sgld", "sghmc"])
+CASES = [
+    (kernel, quotient)
+    for kernel in ("nuts", "hmc", "sgld", "sghmc")
+    for quotient in ("none", "reparam", "glue", "fold")
+    if not (kernel in ("sgld", "sghmc") and quotient == "glue")
+]
+
+
+@pytest.mark.parametrize(("kernel", "quotient"), CASES)
 def test_canonical_moments_match_the_truth(kernel, quotient, truth):
     """Correlated Gaussian block, exchangeable units and sign-symmetric units."""
     result = run_target(kernel, quotient)
     assert result.num_divergences == 0
-    assert_moments_within_mcse(result.draws, truth)
+    # SG kernels: 5% of an sd on means, 10% on variances of discretisation bias
+    bias = 0.05 if kernel in ("sgld", "sghmc") else 0.0
+    assert_moments_within_mcse(result.draws, truth, bias)
     # quotient modes sample inside the sort domain: the draws are canonical
     if quotient != "none":
         assert result.raw_draws is None
-    if quotient == "reflect" and kernel in ("nuts", "hmc"):
-        assert result.sample_stats["reflections"].sum() > 0
+    if quotient == "glue":
+        assert result.sample_stats["glues"].sum() > 0
     # canonical draws lie in the fundamental domain
     a = np.asarray(result.draws["a"])
     assert np.all(a >= 0) and np.all(np.diff(a, axis=-1) >= 0)
@@ -129,8 +154,8 @@ def test_fold_refuses_what_is_not_exact():
     np.testing.assert_array_equal(result.adaptation["inverse_mass_matrix"][0], tied)
 
 
-def test_dense_mass_matrix_with_reflect(truth):
-    result = run_target("nuts", "reflect", dense_mass=True)
+def test_dense_mass_matrix_with_reparam(truth):
+    result = run_target("nuts", "reparam", dense_mass=True)
     assert result.adaptation["inverse_mass_matrix"].shape == (4, 9, 9)
     assert_moments_within_mcse(result.draws, truth)
 
@@ -168,7 +193,10 @@ def test_sgld_and_sghmc_recover_a_gaussian_posterior():
 
     # SGHMC heats by about eps * Var(gradient noise) / (2 friction): a strong
     # friction keeps that small here (Chen et al. 2014, section 3.2).
-    for kernel, step, friction in (("sgld", 5e-4, 0.1), ("sghmc", 1e-2, 50.0)):
+    for kernel, step, options in (
+        ("sgld", 5e-4, {}),
+        ("sghmc", 1e-2, {"friction": 50.0, "num_integration_steps": 8}),
+    ):
         result = sample(
             logdensity,
             {"w": jnp.zeros(2)},
@@ -181,10 +209,9 @@ def test_sgld_and_sghmc_recover_a_gaussian_posterior():
             num_chains=4,
             num_warmup=1000,
             num_samples=5000,
-            num_integration_steps=8,
-            friction=friction,
             key=0,
             progress_bar=False,
+            **options,
         )
         w = np.asarray(result.draws["w"], np.float64)
         sd = np.sqrt(np.diag(covariance))
@@ -275,6 +302,11 @@ def test_sgld_that_diverges_keeps_its_draws_and_counts_them():
         ({"num_warmup": -1}, ValueError, "num_warmup must be an integer >= 0"),
         ({"kernel": "gibbs"}, ValueError, "unknown kernel 'gibbs'"),
         ({"quotient": "twist"}, ValueError, "unknown quotient mode 'twist'"),
+        ({"quotient": "reflect"}, ValueError, "replaced by quotient='glue'"),
+        ({"chain_method": "parallel"}, ValueError, "unknown chain_method"),
+        ({"max_num_doublings": 0}, ValueError, "max_num_doublings must be"),
+        ({"friction": 1.0}, ValueError, "kernel 'nuts' does not take friction"),
+        ({"kernel": "sgld", "quotient": "glue"}, ValueError, "does not support"),
         ({"chunk_size": 0}, ValueError, "chunk_size must be a positive integer"),
         ({"kernel": "sgld"}, ValueError, "sgld needs minibatches"),
     ],

@@ -1,0 +1,75 @@
+"""Kernels: one file each, all with the interface of :mod:`symbayes.kernels.base`.
+
+==========  ===========================  =====  =========================
+name        kernel                       exact  quotient modes
+==========  ===========================  =====  =========================
+``nuts``    :class:`NUTS` (blackjax)     yes    none, reparam, glue, fold
+``hmc``     :class:`HMC` (blackjax)      yes    none, reparam, glue, fold
+``sgld``    :class:`SGLD` (minibatches)  no     none, reparam, fold
+``sghmc``   :class:`SGHMC` (minibatches) no     none, reparam, fold
+==========  ===========================  =====  =========================
+
+``symbayes.sample(kernel="nuts", max_num_doublings=8)`` builds
+``NUTS(max_num_doublings=8)``; a kernel object can be passed instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from symbayes.kernels.base import Kernel, Target, Transitions
+from symbayes.kernels.hmc import HMC
+from symbayes.kernels.nuts import NUTS
+from symbayes.kernels.schedules import (
+    ConstantSchedule,
+    PolynomialSchedule,
+    polynomial_schedule,
+)
+from symbayes.kernels.sghmc import SGHMC
+from symbayes.kernels.sgld import SGLD
+
+__all__ = [
+    "HMC",
+    "KERNELS",
+    "NUTS",
+    "SGHMC",
+    "SGLD",
+    "ConstantSchedule",
+    "Kernel",
+    "PolynomialSchedule",
+    "Target",
+    "Transitions",
+    "make_kernel",
+    "polynomial_schedule",
+]
+
+KERNELS: dict[str, type[Kernel]] = {cls.name: cls for cls in (NUTS, HMC, SGLD, SGHMC)}
+
+
+def make_kernel(kernel: str | Kernel, options: dict[str, Any]) -> Kernel:
+    """A kernel object from a name and options (or the object itself).
+
+    Raises:
+        ValueError: an unknown kernel name, or options the kernel does not
+            take (the message lists the ones it does).
+    """
+    if isinstance(kernel, Kernel):
+        if options:
+            raise ValueError(
+                f"options {sorted(options)} were given with a kernel object; set them "
+                f"on the object instead ({type(kernel).__name__}(...))"
+            )
+        return kernel
+    if not isinstance(kernel, str) or kernel not in KERNELS:
+        raise ValueError(
+            f"unknown kernel {kernel!r}; choose one of {tuple(KERNELS)} or pass a "
+            "symbayes.kernels.Kernel"
+        )
+    cls = KERNELS[kernel]
+    unknown = sorted(set(options) - set(cls.option_names()))
+    if unknown:
+        raise ValueError(
+            f"kernel {kernel!r} does not take {', '.join(unknown)}; its options are "
+            f"{', '.join(cls.option_names())}"
+        )
+    return cls(**options)

@@ -392,11 +392,12 @@ def _choose_reparam_keys(
         worst = max(crossing, key=lambda c: c.crossing)
         raise ValueError(
             f"quotient='reparam' would cut this posterior: on axis {worst.axis!r} "
-            f"even the best ordering key crosses its walls ({worst.worst} of a "
-            f"{pilot_draws}-draw pilot of quotient='none'). The ordering restricts "
-            "the posterior to the sort domain, which is the quotient posterior only "
-            "where no mass straddles a wall. Use quotient='fold' or 'glue' (exact, "
-            "never cut) or 'none'; reparam_check='warn' samples anyway"
+            "even the best ordering key crosses its walls (in a "
+            f"{pilot_draws}-draw pilot of quotient='none', {worst.worst}). The "
+            "ordering restricts the posterior to the sort domain, which is the "
+            "quotient posterior only where no mass straddles a wall. Use "
+            "quotient='fold' or 'glue' (exact, never cut) or 'none'; "
+            "reparam_check='warn' samples anyway"
         )
     if crossing:
         warnings.warn(

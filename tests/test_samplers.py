@@ -337,3 +337,39 @@ def test_init_params_that_do_not_fit_the_symmetry():
 
 def test_symbayes_exports_sample():
     assert symbayes.sample is sample
+
+
+def test_glued_nuts_is_folded_nuts_draw_for_draw():
+    """Same keys, same tied metric and step: glue and fold give the same chain.
+
+    The glued trajectory is the full-space trajectory seen through the
+    canonical map and its U-turn criterion uses unfolded momenta, so the
+    proposals coincide; the draws agree to float32 rounding.
+    """
+    tied = np.asarray([1, 1, 2, 2, 3, 3, 3, 4, 5], np.float32) / 2
+    fixed = dict(num_warmup=0, num_samples=25, step_size=0.25, inverse_mass_matrix=tied)
+    glued = run_target("nuts", "glue", **fixed)
+    folded = run_target("nuts", "fold", **fixed)
+    assert glued.sample_stats["glues"].sum() > 0
+    for name in glued.draws:
+        np.testing.assert_allclose(
+            glued.draws[name], folded.draws[name], rtol=1e-4, atol=1e-4
+        )
+    np.testing.assert_array_equal(
+        glued.sample_stats["num_grad_evals"], folded.sample_stats["num_grad_evals"]
+    )
+
+
+@pytest.mark.parametrize("adaptation", ["pooled", "raw_pooled"])
+@pytest.mark.parametrize("quotient", ["none", "fold"])
+def test_pooled_warmup_keeps_the_moments(adaptation, quotient, truth):
+    """Pooling ends with warmup, so sampling stays exact: moments within 4 MCSE."""
+    result = run_target("nuts", quotient, adaptation=adaptation)
+    assert result.config["pooling"] and result.num_divergences == 0
+    assert_moments_within_mcse(result.draws, truth)
+    matrices = result.adaptation["inverse_mass_matrix"]
+    if quotient == "fold" or adaptation == "raw_pooled":
+        # one frame for every chain: the same matrix
+        np.testing.assert_allclose(
+            matrices, np.broadcast_to(matrices[0], matrices.shape)
+        )

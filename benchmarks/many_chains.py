@@ -114,9 +114,9 @@ def warmup_part(names, chains, warmup, draws) -> dict:
         for adaptation in ("pooled", "raw_pooled"):
             for space in ("canonical", "function"):
                 key = "ess_bulk_median_per_1000_grads"
-                records[adaptation][space]["ratio_to_per_chain"] = records[
-                    adaptation
-                ][space][key] / max(base[space][key], 1e-12)
+                records[adaptation][space]["ratio_to_per_chain"] = records[adaptation][
+                    space
+                ][key] / max(base[space][key], 1e-12)
         out[name] = records
     return out
 

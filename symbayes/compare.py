@@ -453,11 +453,13 @@ def compare(
         OptionError: naming the option: fewer than 2 chains, fewer than 4
             samples, a negative warmup, an unknown kernel, an unknown or
             repeated quotient mode.
+        ValueError: data the model cannot take (``model.check_data``).
     """
     check_settings(
         kernel=kernel, quotient=quotient, chains=chains, warmup=warmup, samples=samples
     )
     model, data = problem.model, problem.data
+    model.check_data(data)  # a Problem built by hand: before any compilation
     keys = jax.random.split(jax.random.key(seed), chains)
     # one compiled program, not one dispatch per operation and chain
     init = jax.jit(jax.vmap(lambda k: model.init(k, data)))(keys)

@@ -313,3 +313,12 @@ def test_the_console_script_exits_2_without_traceback():
     assert done.stderr.strip() == (
         "symbayes compare: error: --layers applies to --model mlp only, not --model gmm"
     )
+
+
+def test_compare_checks_a_hand_made_problem_before_sampling(no_sampling):
+    problem = build_problem("gmm")
+    points = problem.data[0].copy()
+    points[3, 0] = float("nan")
+    bad = problem._replace(data=(points,))
+    with pytest.raises(ValueError, match="X has 1 non-finite value.*NaN at row 3"):
+        symbayes.compare.compare(bad, chains=2, samples=4)

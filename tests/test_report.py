@@ -126,3 +126,19 @@ def test_the_predictive_figure_fits_regressions_and_1d_densities(tmp_path):
         plot_predictive(PPCA(3, 1), (np.zeros((5, 3)),), {}, tmp_path / "q.png") is None
     )
     assert not (tmp_path / "q.png").exists()
+
+
+def test_an_unwritable_folder_is_named_with_the_reason(tmp_path, monkeypatch):
+    """The write probe's failure, simulated: permission bits do not stop root."""
+    import symbayes.report
+    from symbayes.report import check_output_file, check_report_folder
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(symbayes.report.tempfile, "TemporaryFile", refuse)
+    with pytest.raises(ValueError, match=r"report: cannot write in .* \(Permission"):
+        check_report_folder(tmp_path / "report")
+    with pytest.raises(ValueError, match=r"out.json: cannot write in .* \(Permission"):
+        check_output_file(tmp_path / "sub" / "out.json")
+    assert list(tmp_path.iterdir()) == []  # nothing created

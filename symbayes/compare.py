@@ -20,27 +20,44 @@ import numpy as np
 
 from symbayes import datasets
 from symbayes.diagnostics import Diagnostics, diagnose
-from symbayes.models import MLP, PPCA, BayesianModel, GaussianMixture
+from symbayes.kernels import KERNELS as _KERNEL_CLASSES
+from symbayes.models import ACTIVATIONS, MLP, PPCA, BayesianModel, GaussianMixture
 from symbayes.models.base import Data
 from symbayes.results import SampleResult, params_to_variables
 from symbayes.samplers import sample
 
 __all__ = [
     "DEFAULTS",
+    "KERNELS",
     "MODELS",
+    "MODEL_OPTIONS",
+    "QUOTIENT_MODES",
+    "OptionError",
     "Problem",
     "Run",
     "build_problem",
+    "check_settings",
     "compare",
+    "group_order_factors",
     "parse_layers",
 ]
 
 MODELS = ("mlp", "gmm", "ppca")
+# the options that only some models take
+MODEL_OPTIONS: dict[str, tuple[str, ...]] = {
+    "layers": ("mlp",),
+    "activation": ("mlp",),
+    "components": ("gmm",),
+    "latent": ("ppca",),
+}
+MAX_SEED = 2**32 - 2  # the sampler key is seed + 1, a 32-bit integer
 QUOTIENT_MODES = ("none", "reparam", "glue", "fold")
+KERNELS = tuple(_KERNEL_CLASSES)
 # the embedded default: a 1-3-1 tanh BNN on the bundled sinusoidal data
+# (layers ?-3-?: three hidden units, the input size from the data)
 DEFAULTS: dict[str, Any] = {
     "model": "mlp",
-    "layers": "1-3-1",
+    "layers": "?-3-?",
     "activation": "tanh",
     "components": 3,
     "latent": 2,
@@ -52,6 +69,7 @@ DEFAULTS: dict[str, Any] = {
     "samples": 400,
     "seed": 0,
 }
+MODE_THRESHOLD = 1.1  # pairwise chain R-hat below which two chains share a mode
 RUN_KEYS = (
     "method",
     "kernel",
@@ -70,6 +88,23 @@ RUN_KEYS = (
     "modes_function",
     "divergences",
 )
+
+
+class OptionError(ValueError):
+    """A bad value of one option of :func:`build_problem` or :func:`compare`.
+
+    The options carry the names of the ``symbayes compare`` flags (``chains``
+    is ``--chains``), so the command line names the flag in its message.
+
+    Attributes:
+        option: the option's name, e.g. ``"layers"``.
+        message: what is wrong with it.
+    """
+
+    def __init__(self, option: str, message: str) -> None:
+        super().__init__(f"{option}: {message}")
+        self.option = option
+        self.message = message
 
 
 class Problem(NamedTuple):
@@ -96,18 +131,89 @@ class Run(NamedTuple):
     record: dict[str, Any]
 
 
-def parse_layers(text: str) -> tuple[int, ...]:
-    """``"1-3-1"`` -> ``(1, 3, 1)``; at least one hidden layer."""
-    try:
-        sizes = tuple(int(part) for part in text.split("-"))
-    except ValueError:
-        sizes = ()
-    if len(sizes) < 3 or min(sizes) < 1:
-        raise ValueError(
-            f"layers must look like 1-3-1 (input, hidden..., output sizes >= 1), "
-            f"got {text!r}"
-        )
-    return sizes
+def parse_layers(
+    text: str, inputs: int | None = None, outputs: int | None = None
+) -> tuple[int, ...]:
+    """Layer sizes from text: ``"1-3-1"`` -> ``(1, 3, 1)``.
+
+    Two spellings: every size, ``IN-HIDDEN...-OUT`` (at least one hidden
+    layer), or the hidden sizes with ``?`` for the input and output sizes,
+    ``?-16-16-?``, filled in from ``inputs`` and ``outputs`` (the data's
+    feature and target counts). One number, ``16``, is short for ``?-16-?``.
+
+    Args:
+        text: the sizes, separated by ``-``.
+        inputs: what an input ``?`` stands for.
+        outputs: what an output ``?`` stands for.
+
+    Returns:
+        The sizes ``(d_in, h_1, ..., d_out)``.
+
+    Raises:
+        OptionError: (``layers``) a malformed spec, a size below 1, a ``?``
+            other than first or last, or a ``?`` with nothing to fill it.
+
+    Example:
+        >>> parse_layers("?-8-?", inputs=3, outputs=1)
+        (3, 8, 1)
+        >>> parse_layers("16", inputs=1, outputs=1)
+        (1, 16, 1)
+    """
+    parts = [part.strip() for part in text.split("-")]
+    if len(parts) == 1:
+        parts = ["?", parts[0], "?"]
+    usage = (
+        "write every size IN-HIDDEN...-OUT (e.g. 1-3-1), or the hidden sizes "
+        "with ? for the sizes the data give (e.g. ?-16-16-? or just 16)"
+    )
+    if len(parts) < 3:
+        raise OptionError("layers", f"{text!r} has no hidden layer; {usage}")
+    sizes: list[int] = []
+    for position, part in enumerate(parts):
+        if part == "?":
+            fill = inputs if position == 0 else outputs
+            if position not in (0, len(parts) - 1):
+                raise OptionError(
+                    "layers", f"{text!r}: ? stands only for the input or output size"
+                )
+            if fill is None:
+                raise OptionError("layers", f"{text!r}: nothing to fill in for ?")
+            sizes.append(int(fill))
+            continue
+        try:
+            size = int(part)
+        except ValueError:
+            raise OptionError(
+                "layers", f"{text!r} is not a list of sizes; {usage}"
+            ) from None
+        if size < 1:
+            raise OptionError("layers", f"{text!r}: sizes must be >= 1, got {size}")
+        sizes.append(size)
+    return tuple(sizes)
+
+
+def group_order_factors(symmetry: Any) -> str:
+    """How the order of the finite group factorises, e.g. ``"3! x 2^3"``.
+
+    One ``h!`` per axis with permutations, one ``2^h`` per axis with sign
+    flips; an axis with positive scaling adds ``"scaling (continuous)"``,
+    which the order does not count.
+
+    Args:
+        symmetry: a :class:`~symbayes.symmetry.Symmetry`.
+
+    Returns:
+        The factors joined by ``" x "`` (``"1"`` for the trivial group).
+    """
+    factors = []
+    for axis in symmetry.axes:
+        if axis.has_permutation:
+            factors.append(f"{axis.size}!")
+        if axis.has_sign:
+            factors.append(f"2^{axis.size}")
+    if symmetry.has_scale:
+        factors.append("scaling (continuous)")
+    return " x ".join(factors) or "1"
 
 
 def _load_dataset(name: str | None, model: str, seed: int) -> datasets.Dataset:
@@ -122,11 +228,15 @@ def _load_dataset(name: str | None, model: str, seed: int) -> datasets.Dataset:
     path = Path(name)
     if path.suffix.lower() == ".csv" or path.exists():
         if not path.is_file():
-            raise FileNotFoundError(f"no CSV file at {name}")
-        return datasets.load_csv(path)
-    raise ValueError(
+            raise OptionError("dataset", f"no CSV file at {name}")
+        try:
+            return datasets.load_csv(path, split=None)
+        except (ValueError, OSError) as error:
+            raise OptionError("dataset", str(error)) from None
+    raise OptionError(
+        "dataset",
         f"unknown dataset {name!r}: give a bundled name "
-        f"({', '.join(datasets.available())}) or a CSV path"
+        f"({', '.join(datasets.available())}) or a CSV path",
     )
 
 
@@ -134,67 +244,99 @@ def build_problem(
     model: str = "mlp",
     dataset: str | None = None,
     *,
-    layers: str = "1-3-1",
+    layers: str = DEFAULTS["layers"],
     activation: str = "tanh",
     components: int = 3,
     latent: int = 2,
     seed: int = 0,
 ) -> Problem:
-    """Model and data from names.
+    """Model and data from names, checked before anything is compiled.
 
     Args:
         model: ``"mlp"`` (Gaussian regression BNN, learned noise), ``"gmm"``
             (Gaussian mixture of the data's columns) or ``"ppca"``.
         dataset: a bundled name (:func:`symbayes.datasets.available`), a CSV
-            path (features then target; the mixture and PPCA use every
-            column), or ``None`` for the model's default (``sinusoidal``; a
-            synthetic 3-component mixture; synthetic PPCA data).
-        layers: MLP sizes, e.g. ``"1-3-1"``; the input size must equal the
-            dataset's number of features.
-        activation: MLP activation.
+            path (comma separated, a header row, then one row per data
+            point; features then the target last; the mixture and PPCA use
+            every column; every row is used, each column standardised), or
+            ``None`` for the model's default (``sinusoidal``; a synthetic
+            1-D 3-component mixture; synthetic 5-column PPCA data).
+        layers: MLP sizes (:func:`parse_layers`): ``"1-3-1"``, or
+            ``"?-3-?"`` / ``"3"`` to take the input size from the data's
+            feature columns and one output.
+        activation: MLP activation (:data:`symbayes.models.ACTIVATIONS`).
         components: mixture components.
-        latent: PPCA latent dimension.
+        latent: PPCA latent dimension, at most the data's columns.
         seed: seed of the synthetic datasets.
 
+    Returns:
+        The :class:`Problem`; its data passed ``model.check_data``.
+
     Raises:
-        ValueError: unknown model, dataset or activation; sizes that do not
-            fit the data; a malformed CSV.
-        FileNotFoundError: a CSV path that does not exist.
+        OptionError: naming the option (``model``, ``dataset``, ``layers``,
+            ``activation``, ``components``, ``latent``, ``seed``): an unknown
+            name, sizes that do not fit the data, a malformed or missing CSV,
+            data the model cannot take (NaN, wrong shape).
     """
     if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
+        raise OptionError(
+            "model", f"unknown model {model!r}; choose from {', '.join(MODELS)}"
+        )
+    if not 0 <= seed <= MAX_SEED:
+        raise OptionError("seed", f"must be between 0 and {MAX_SEED}, got {seed}")
     data = _load_dataset(dataset, model, seed)
     if model == "mlp":
-        sizes = parse_layers(layers)
         features = data.X_train.shape[1]
+        sizes = parse_layers(layers, inputs=features, outputs=1)
         if sizes[0] != features:
-            raise ValueError(
-                f"dataset {data.name!r} has {features} feature column(s) but the "
-                f"MLP {layers} takes {sizes[0]} input(s)"
+            raise OptionError(
+                "layers",
+                f"{layers} takes {sizes[0]} input(s) but dataset {data.name!r} "
+                f"has {features} feature column(s); write ?-...-? to take the "
+                "sizes from the data",
             )
         if sizes[-1] != 1:
-            raise ValueError(f"regression needs one output, got layers {layers}")
+            raise OptionError(
+                "layers",
+                f"{layers} has {sizes[-1]} outputs; the regression has one target",
+            )
+        if activation not in ACTIVATIONS:
+            raise OptionError(
+                "activation",
+                f"unknown activation {activation!r}; choose from "
+                f"{', '.join(ACTIVATIONS)}",
+            )
         net = MLP(sizes, activation, noise=None)
-        return Problem(
-            net, (data.X_train, data.y_train), data, f"mlp {layers} {activation}"
+        spelled = "-".join(str(size) for size in sizes)
+        problem = Problem(
+            net, (data.X_train, data.y_train), data, f"mlp {spelled} {activation}"
         )
-    if model == "gmm":
+    elif model == "gmm":
+        if components < 1:
+            raise OptionError("components", f"must be >= 1, got {components}")
         points = data.X_train if dataset is None else _all_columns(data)
         mixture = GaussianMixture(components, points.shape[1])
-        return Problem(
+        problem = Problem(
             mixture,
             (points,),
             data,
             f"gmm {components} components x {points.shape[1]}d",
         )
-    points = data.X_train if dataset is None else _all_columns(data)
-    if not 1 <= latent <= points.shape[1]:
-        raise ValueError(
-            f"PPCA latent dimension must be between 1 and {points.shape[1]} "
-            f"(the data's columns), got {latent}"
-        )
-    ppca = PPCA(points.shape[1], latent)
-    return Problem(ppca, (points,), data, f"ppca {points.shape[1]}x{latent}")
+    else:
+        points = data.X_train if dataset is None else _all_columns(data)
+        if not 1 <= latent <= points.shape[1]:
+            raise OptionError(
+                "latent",
+                f"must be between 1 and {points.shape[1]} (the data's columns), "
+                f"got {latent}",
+            )
+        ppca = PPCA(points.shape[1], latent)
+        problem = Problem(ppca, (points,), data, f"ppca {points.shape[1]}x{latent}")
+    try:
+        problem.model.check_data(problem.data)
+    except ValueError as error:
+        raise OptionError("dataset", f"{data.name}: {error}") from None
+    return problem
 
 
 def _all_columns(data: datasets.Dataset) -> np.ndarray:
@@ -237,6 +379,44 @@ def _record(
     return record
 
 
+def check_settings(
+    *,
+    kernel: str,
+    quotient: Sequence[str],
+    chains: int,
+    warmup: int,
+    samples: int,
+) -> None:
+    """Check the sampler settings of :func:`compare` (before any sampling).
+
+    Raises:
+        OptionError: naming the option, as :func:`compare` documents.
+    """
+    if kernel not in KERNELS:
+        raise OptionError(
+            "kernel", f"unknown kernel {kernel!r}; choose from {', '.join(KERNELS)}"
+        )
+    if chains < 2:
+        raise OptionError(
+            "chains", f"must be >= 2 (R-hat compares chains), got {chains}"
+        )
+    if samples < 4:
+        raise OptionError(
+            "samples", f"must be >= 4 (split R-hat needs them), got {samples}"
+        )
+    if warmup < 0:
+        raise OptionError("warmup", f"must be >= 0, got {warmup}")
+    unknown = [mode for mode in quotient if mode not in QUOTIENT_MODES]
+    if unknown or not quotient:
+        raise OptionError(
+            "quotient",
+            f"unknown mode(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
+            f"choose from {', '.join(QUOTIENT_MODES)}",
+        )
+    if len(set(quotient)) != len(quotient):
+        raise OptionError("quotient", f"modes repeat: {', '.join(quotient)}")
+
+
 def compare(
     problem: Problem,
     *,
@@ -271,26 +451,19 @@ def compare(
         the :class:`Run` list.
 
     Raises:
-        ValueError: fewer than 2 chains, fewer than 4 samples, a negative
-            warmup, an unknown or repeated quotient mode.
+        OptionError: naming the option: fewer than 2 chains, fewer than 4
+            samples, a negative warmup, an unknown kernel, an unknown or
+            repeated quotient mode.
+        ValueError: data the model cannot take (``model.check_data``).
     """
-    if chains < 2:
-        raise ValueError(f"chains must be >= 2 (R-hat compares chains), got {chains}")
-    if samples < 4:
-        raise ValueError(f"samples must be >= 4, got {samples}")
-    if warmup < 0:
-        raise ValueError(f"warmup must be >= 0, got {warmup}")
-    unknown = [mode for mode in quotient if mode not in QUOTIENT_MODES]
-    if unknown or not quotient:
-        raise ValueError(
-            f"unknown quotient mode(s) {unknown}; choose from "
-            f"{', '.join(QUOTIENT_MODES)}"
-        )
-    if len(set(quotient)) != len(quotient):
-        raise ValueError(f"quotient modes repeat: {list(quotient)}")
+    check_settings(
+        kernel=kernel, quotient=quotient, chains=chains, warmup=warmup, samples=samples
+    )
     model, data = problem.model, problem.data
+    model.check_data(data)  # a Problem built by hand: before any compilation
     keys = jax.random.split(jax.random.key(seed), chains)
-    init = jax.vmap(lambda k: model.init(k, data))(keys)
+    # one compiled program, not one dispatch per operation and chain
+    init = jax.jit(jax.vmap(lambda k: model.init(k, data)))(keys)
     symmetry = model.symmetry
     example = jax.tree_util.tree_map(lambda leaf: leaf[0], init)
     runs = []
@@ -319,7 +492,7 @@ def compare(
             continue
         wall = time.perf_counter() - start
         start = time.perf_counter()
-        diagnostics = diagnose(result, model=model, data=data)
+        diagnostics = diagnose(result, model=model, data=data, threshold=MODE_THRESHOLD)
         record = _record(mode, kernel, result, diagnostics, wall)
         record["diagnostics_seconds"] = time.perf_counter() - start
         runs.append(Run(result, diagnostics, record))
@@ -338,6 +511,7 @@ def compare(
                 sum(np.size(v) for v in params_to_variables(example).values())
             ),
             "log10_group_order": float(symmetry.log10_order()),
+            "group_order": group_order_factors(symmetry),
             "num_data": int(np.shape(data[0])[0]),
             "symmetry": symmetry.describe(),
         },
@@ -349,6 +523,7 @@ def compare(
             "samples": samples,
             "seed": seed,
             "canonical_map": "sort",
+            "mode_threshold": MODE_THRESHOLD,
         },
         "runs": [run.record for run in runs],
         "refused": refused,

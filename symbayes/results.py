@@ -19,6 +19,7 @@ A :class:`SampleResult` holds numpy arrays with leading axes ``(chain, draw)``:
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import warnings
@@ -28,12 +29,19 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import arviz as az
+import jax
 import numpy as np
 import xarray as xr
 
 from symbayes.symmetry import Symmetry, leaf_paths
 
-__all__ = ["SampleResult", "Timings", "load_result", "params_to_variables"]
+__all__ = [
+    "SampleResult",
+    "Timings",
+    "load_result",
+    "params_to_variables",
+    "pytree_structure",
+]
 
 ARVIZ_MAJOR = int(az.__version__.split(".")[0])
 PATH_SEPARATOR = "."
@@ -94,6 +102,127 @@ def _variables_to_params(variables: dict[str, np.ndarray]) -> dict:
             node = node.setdefault(part, {})
         node[parts[-1]] = value
     return params
+
+
+def _is_namedtuple(node: Any) -> bool:
+    return isinstance(node, tuple) and hasattr(node, "_fields")
+
+
+def pytree_structure(params: Any) -> Any:
+    """A JSON description of a params pytree's containers, or ``None``.
+
+    Dicts (string or integer keys, in their own order), lists, tuples,
+    named tuples and ``None`` are described; every array leaf becomes
+    ``{"leaf": name}`` with ``name`` its variable in
+    :func:`params_to_variables`. Other pytree nodes (a registered class)
+    cannot be rebuilt from a file: the result is then ``None`` and
+    :func:`load_result` falls back to nested dicts.
+
+    Args:
+        params: a params pytree (with or without batch axes).
+
+    Returns:
+        Nested ``{"dict": [[key, sub], ...]}``, ``{"list": [...]}``,
+        ``{"tuple": [...]}``, ``{"namedtuple": name, "fields": [...],
+        "items": [...]}``, ``{"none": None}`` and ``{"leaf": name}``; or
+        ``None``.
+
+    Example:
+        >>> import numpy as np
+        >>> pytree_structure({"layers": [np.zeros(2)], "s": np.zeros(())})
+        {'dict': [['layers', {'list': [{'leaf': 'layers.0'}]}], ['s', {'leaf': 's'}]]}
+    """
+
+    def describe(node: Any, path: tuple[str, ...]) -> Any:
+        if node is None:
+            return {"none": None}
+        if isinstance(node, dict):
+            if not all(isinstance(k, str | int) for k in node):
+                raise TypeError
+            items = [
+                [k if isinstance(k, str) else {"int": k}, describe(v, (*path, str(k)))]
+                for k, v in node.items()
+            ]
+            return {"dict": items}
+        if _is_namedtuple(node):
+            return {
+                "namedtuple": type(node).__name__,
+                "fields": list(node._fields),
+                "items": [describe(v, (*path, f)) for f, v in zip(node._fields, node)],
+            }
+        if isinstance(node, list | tuple):
+            kind = "list" if isinstance(node, list) else "tuple"
+            return {kind: [describe(v, (*path, str(i))) for i, v in enumerate(node)]}
+        return {"leaf": PATH_SEPARATOR.join(path)}
+
+    try:
+        structure = describe(params, ())
+    except TypeError:
+        return None
+    leaves: list[str] = []
+
+    def collect(node: Any) -> None:
+        if "leaf" in node:
+            leaves.append(node["leaf"])
+        for child in node.get("list", node.get("tuple", node.get("items", []))):
+            collect(child)
+        for _, child in node.get("dict", []):
+            collect(child)
+
+    collect(structure)
+    # a registered pytree class was taken for a leaf: its leaves are elsewhere
+    if sorted(leaves) != sorted(params_to_variables(params)):
+        return None
+    return structure
+
+
+def _rebuild(structure: Any, variables: dict[str, np.ndarray], classes: dict) -> Any:
+    """Inverse of :func:`pytree_structure`: the pytree with ``variables``' arrays.
+
+    ``classes`` caches the named-tuple classes, so that draws and raw draws
+    of one file share them.
+    """
+    if "leaf" in structure:
+        return variables[structure["leaf"]]
+    if "none" in structure:
+        return None
+    if "dict" in structure:
+        return {
+            (key["int"] if isinstance(key, dict) else key): _rebuild(
+                sub, variables, classes
+            )
+            for key, sub in structure["dict"]
+        }
+    if "list" in structure:
+        return [_rebuild(sub, variables, classes) for sub in structure["list"]]
+    if "tuple" in structure:
+        return tuple(_rebuild(sub, variables, classes) for sub in structure["tuple"])
+    signature = (structure["namedtuple"], tuple(structure["fields"]))
+    if signature not in classes:
+        classes[signature] = collections.namedtuple(*signature)
+    items = [_rebuild(sub, variables, classes) for sub in structure["items"]]
+    return classes[signature](*items)
+
+
+def _load_params(
+    variables: dict[str, np.ndarray], structure: Any, like: Any, classes: dict
+) -> Any:
+    """The user's pytree (``like``'s, else the stored one), else nested dicts."""
+    if like is not None:
+        names = list(params_to_variables(like))
+        if sorted(names) != sorted(variables):
+            raise ValueError(
+                f"like= has the variables {sorted(names)} but the file holds "
+                f"{sorted(variables)}"
+            )
+        treedef = jax.tree_util.tree_structure(like)
+        return jax.tree_util.tree_unflatten(treedef, [variables[n] for n in names])
+    if structure is not None:
+        try:
+            return _rebuild(structure, variables, classes)
+        except (KeyError, TypeError, ValueError):
+            pass
+    return _variables_to_params(variables)
 
 
 @dataclass(frozen=True)
@@ -169,6 +298,9 @@ class SampleResult:
                 {k: np.asarray(v).tolist() for k, v in self.adaptation.items()}
             ),
         }
+        structure = pytree_structure(self.draws)
+        if structure is not None:
+            attrs["symbayes_structure"] = json.dumps(structure)
         if self.symmetry is not None:
             attrs["symbayes_symmetry"] = self.symmetry.describe()
         with chain_draw_layout():
@@ -208,19 +340,30 @@ def _open_groups(path: Path) -> dict[str, xr.Dataset]:
     return {name: data[name].load() for name in data.groups()}
 
 
-def load_result(path: str | Path, symmetry: Symmetry | None = None) -> SampleResult:
+def load_result(
+    path: str | Path, symmetry: Symmetry | None = None, *, like: Any = None
+) -> SampleResult:
     """Read a run written by :meth:`SampleResult.save`.
 
-    Parameters come back as nested dicts keyed by their path (``"a.b"`` ->
-    ``{"a": {"b": ...}}``).
+    Parameters come back in the pytree structure they were saved with:
+    dicts (in their key order), lists, tuples and ``None`` as they were,
+    named tuples as named tuples of the same name and fields (a new class
+    built with :func:`collections.namedtuple`, not the original one). A
+    registered pytree class, or a file written before the structure was
+    stored, gives nested dicts keyed by the path (``"a.b"`` ->
+    ``{"a": {"b": ...}}``); pass ``like=`` (one params pytree, e.g.
+    ``model.init(key)``) to get exactly that pytree type back.
 
     Args:
         path: the netCDF file.
         symmetry: optionally re-attach the symmetry object.
+        like: optionally a params pytree whose structure (its treedef, any
+            registered pytree class included) the draws are rebuilt into.
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: the file was not written by symbayes.
+        ValueError: the file was not written by symbayes, or ``like`` has
+            other variables than the file.
     """
     path = Path(path)
     if not path.is_file():
@@ -239,9 +382,14 @@ def load_result(path: str | Path, symmetry: Symmetry | None = None) -> SampleRes
         k: np.asarray(v)
         for k, v in json.loads(posterior.attrs.get("symbayes_adaptation", "{}")).items()
     }
+    structure = posterior.attrs.get("symbayes_structure")
+    structure = None if structure is None else json.loads(structure)
+    classes: dict = {}
     return SampleResult(
-        draws=_variables_to_params(variables(posterior)),
-        raw_draws=None if raw is None else _variables_to_params(variables(raw)),
+        draws=_load_params(variables(posterior), structure, like, classes),
+        raw_draws=None
+        if raw is None
+        else _load_params(variables(raw), structure, like, classes),
         sample_stats=variables(groups.get("sample_stats", xr.Dataset())),
         timings=timings,
         config=json.loads(posterior.attrs["symbayes_config"]),

@@ -439,3 +439,147 @@ def test_numpyro_declaration_errors():
     relabel = site_axis("component", HIDDEN, [("weights", 0, "permute")])
     with pytest.raises(SymmetryError, match="changes the dimension.*Gamma"):
         NumpyroModel(simplex, Symmetry((relabel,)), X)
+
+
+# ---------------------------------------------------------------- check_data
+NAN, INF = float("nan"), float("inf")
+
+
+def with_value(array, index, value):
+    array = np.array(array, dtype=np.float64)
+    array[index] = value
+    return array
+
+
+@pytest.mark.parametrize(
+    ("model", "data", "message"),
+    [
+        # shapes against the layer sizes
+        (MLP((2, 3, 1)), (np.zeros((4, 2)),), r"takes data \(X, y\): 2 array"),
+        (MLP((2, 3, 1)), (np.zeros(4), np.zeros(4)), r"X must have shape \(n, 2\)"),
+        (MLP((1, 3, 1)), (np.zeros(4), np.zeros(4)), r"reshape it: X\[:, None\]"),
+        (MLP((2, 3, 1)), (np.zeros((4, 3)), np.zeros(4)), "X has 3 column"),
+        (MLP((2, 3, 1)), (np.zeros((4, 2)), np.zeros(5)), "y has 5 rows but X has 4"),
+        (
+            MLP((2, 3, 2)),
+            (np.zeros((4, 2)), np.zeros(4)),
+            r"y must have shape \(4, 2\)",
+        ),
+        (MLP((2, 3, 1)), (np.zeros((0, 2)), np.zeros(0)), "X has no rows"),
+        # non-finite data: the array, the row, the value, NaN as NaN
+        (
+            MLP((2, 3, 1)),
+            (with_value(np.zeros((4, 2)), (2, 1), NAN), np.zeros(4)),
+            "X has 1 non-finite value.*NaN at row 2, column 1",
+        ),
+        (
+            MLP((2, 3, 1)),
+            (np.zeros((4, 2)), with_value(np.zeros(4), 3, INF)),
+            "y has 1 non-finite value.*inf at row 3",
+        ),
+        (
+            MLP((2, 3, 1)),
+            (np.zeros((4, 2)), np.array(["a", "b", "c", "d"])),
+            "y must be a numeric array",
+        ),
+        # targets against the likelihood
+        (
+            MLP((2, 3, 1), likelihood="bernoulli"),
+            (np.zeros((4, 2)), np.array([0.0, 1.0, 0.3, 2.0])),
+            r"y must be 0 or 1 \(bernoulli likelihood\); row 2 is 0.3 \(2 such rows\)",
+        ),
+        (
+            MLP((2, 3, 1), likelihood="bernoulli"),
+            (np.zeros((4, 2)), with_value(np.zeros(4), 1, NAN)),
+            "y has 1 non-finite value.*NaN at row 1",
+        ),
+        (
+            MLP((2, 3, 3), likelihood="categorical"),
+            (np.zeros((4, 2)), np.array([0.0, 2.0, 1.5, 1.0])),
+            "integer class labels 0 to 2 .* row 2 is 1.5",
+        ),
+        (
+            MLP((2, 3, 3), likelihood="categorical"),
+            (np.zeros((4, 2)), np.array([0, 3, 1, 1])),
+            "integer class labels 0 to 2 .* row 1 is 3",
+        ),
+        (
+            MLP((2, 3, 3), likelihood="categorical"),
+            (np.zeros((4, 2)), np.array([0, -1, 1, 1])),
+            "row 1 is -1",
+        ),
+        (
+            MLP((2, 3, 3), likelihood="categorical"),
+            (np.zeros((4, 2)), np.zeros((4, 3))),
+            r"one label per row, shape \(4,\)",
+        ),
+        # mixture and PPCA: finite, the right number of columns
+        (GaussianMixture(3, 2), (np.zeros((5, 3)),), r"X must have shape \(n, 2\)"),
+        (GaussianMixture(3, 2), (np.zeros(5),), r"got shape \(5,\)"),
+        (
+            GaussianMixture(2, 1),
+            (with_value(np.zeros(5), 4, -INF),),
+            "X has 1 non-finite value.*-inf at row 4",
+        ),
+        (PPCA(4, 2), (np.zeros((6, 3)),), r"X must have shape \(n, 4\).*\(6, 3\)"),
+        (
+            PPCA(3, 2),
+            (with_value(np.zeros((6, 3)), (0, 2), NAN),),
+            "NaN at row 0, column 2",
+        ),
+        (PPCA(3, 2), None, "needs data"),
+    ],
+)
+def test_check_data_names_the_array_the_row_and_the_value(model, data, message):
+    with pytest.raises(ValueError, match=message):
+        model.check_data(data)
+
+
+def test_check_data_accepts_what_the_models_take():
+    X, y = (np.asarray(a) for a in regression_data(2, n=8))
+    MLP((2, 3, 1)).check_data((X, y))
+    MLP((2, 3, 1)).check_data([X, y[:, None]])
+    MLP((2, 3, 2)).check_data((X, np.stack([y, y], axis=1)))
+    MLP((2, 3, 1), likelihood="bernoulli").check_data((X, (y > 0).astype(int)))
+    MLP((2, 3, 1), likelihood="bernoulli").check_data((X, y > 0))
+    labels = np.arange(8) % 3
+    MLP((2, 3, 3), likelihood="categorical").check_data((X, labels.astype(float)))
+    GaussianMixture(3, 1).check_data((np.arange(5.0),))  # 1-D X for dim 1
+    (points,) = cluster_data(2)
+    GaussianMixture(3, 2).check_data((points, np.zeros(30)))  # labels ignored
+    PPCA(2, 1).check_data(np.asarray(points))  # one array reads as (X,)
+    from symbayes.datasets import load
+
+    MLP((1, 3, 1)).check_data(load("sinusoidal"))
+
+
+def test_the_default_check_data_wants_finite_arrays_with_one_row_each():
+    class Flat(BayesianModel):
+        symmetry = Symmetry(())
+        init = log_prior = log_likelihood = function_fn = None
+
+    model = Flat()
+    model.check_data((np.zeros((3, 2)), np.zeros(3)))
+    with pytest.raises(ValueError, match=r"X must be 2-D, got shape \(3,\)"):
+        model.check_data((np.zeros(3),))
+    with pytest.raises(ValueError, match="data\\[2\\] has 2 rows but X has 3"):
+        model.check_data((np.zeros((3, 1)), np.zeros(3), np.zeros(2)))
+    with pytest.raises(ValueError, match="y has 1 non-finite value.*NaN at row 0"):
+        model.check_data((np.zeros((3, 1)), with_value(np.zeros(3), 0, NAN)))
+
+
+def test_numpyro_check_data_names_the_keyword(numpyro_setup):
+    model, (X, y) = numpyro_setup
+    model.check_data()  # the bound data are finite
+    model.check_data((X, y))
+    with pytest.raises(ValueError, match="y has 1 non-finite value.*NaN at row 5"):
+        model.check_data((X, with_value(y, 5, NAN)))
+    with pytest.raises(ValueError, match="y has 3 rows but X has 24"):
+        model.check_data((X, y[:3]))
+    with pytest.raises(ValueError, match="does not match data_kwargs"):
+        model.check_data((X,))
+    bound = NumpyroModel(
+        numpyro_bnn, Symmetry((bnn_axis(),)), X, y=jnp.asarray(with_value(y, 2, INF))
+    )
+    with pytest.raises(ValueError, match="y has 1 non-finite value.*inf at row 2"):
+        bound.check_data()

@@ -34,6 +34,8 @@ __all__ = [
     "BayesianModel",
     "Data",
     "Params",
+    "check_array",
+    "format_value",
     "normal_logpdf",
     "probe_inputs",
 ]
@@ -84,6 +86,103 @@ def probe_inputs(X: jax.Array, num_probe: int = 16) -> jax.Array:
         return jnp.linspace(X.min(), X.max(), num_probe, dtype=X.dtype)[:, None]
     rows = np.unique(np.linspace(0, X.shape[0] - 1, min(num_probe, X.shape[0])))
     return X[rows.round().astype(int)]
+
+
+def format_value(value: Any) -> str:
+    """One number as a message shows it: ``NaN``, ``inf``, ``-inf``, ``0.5``, ``3``.
+
+    Example:
+        >>> format_value(float("nan")), format_value(-np.inf), format_value(2.0)
+        ('NaN', '-inf', '2')
+    """
+    value = np.asarray(value).item()
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _where(index: tuple[int, ...]) -> str:
+    """``row 7`` or ``row 7, column 2`` (or ``entry (7, 2, 1)``)."""
+    if len(index) == 1:
+        return f"row {index[0]}"
+    if len(index) == 2:
+        return f"row {index[0]}, column {index[1]}"
+    return f"entry {tuple(int(i) for i in index)}"
+
+
+def check_array(
+    name: str,
+    values: Any,
+    *,
+    ndim: int | tuple[int, ...] | None = None,
+    columns: int | None = None,
+    rows: int | None = None,
+    rows_of: str = "X",
+) -> np.ndarray:
+    """Check one data array: numeric, finite, and of the expected shape.
+
+    Args:
+        name: the array's name in messages (``"X"``, ``"y"``).
+        values: the array (numpy, JAX or nested lists).
+        ndim: the allowed number(s) of axes, or ``None`` for any.
+        columns: the required size of axis 1 (2-D arrays only), or ``None``.
+        rows: the required number of rows (axis 0), or ``None``.
+        rows_of: the array that fixed ``rows``, for the message.
+
+    Returns:
+        The array as numpy (a host copy of a device array).
+
+    Raises:
+        ValueError: naming the array and the problem: a non-numeric dtype, a
+            wrong shape (with the expected one), no rows, or the number of
+            NaN/inf entries and the first one (its row and value).
+
+    Example:
+        >>> check_array("y", [0.0, float("nan")])
+        Traceback (most recent call last):
+        ...
+        ValueError: y has 1 non-finite value(s); the first is NaN at row 1
+    """
+    array = np.asarray(values)
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be a numeric array, got dtype {array.dtype}")
+    allowed = (ndim,) if isinstance(ndim, int) else ndim
+    if allowed is not None and array.ndim not in allowed:
+        spelled = " or ".join(f"{d}-D" for d in allowed)
+        raise ValueError(f"{name} must be {spelled}, got shape {array.shape}")
+    if array.ndim == 0 or array.shape[0] == 0:
+        raise ValueError(f"{name} has no rows (shape {array.shape})")
+    if rows is not None and array.shape[0] != rows:
+        raise ValueError(
+            f"{name} has {array.shape[0]} rows but {rows_of} has {rows}: one "
+            f"row per data point in every array (shape {array.shape})"
+        )
+    if columns is not None and array.ndim == 2 and array.shape[1] != columns:
+        raise ValueError(
+            f"{name} has {array.shape[1]} column(s), expected {columns} "
+            f"(shape {array.shape}, expected ({array.shape[0]}, {columns}))"
+        )
+    if array.dtype.kind == "f":
+        finite = np.isfinite(array)
+        if not finite.all():
+            first = tuple(int(i) for i in np.argwhere(~finite)[0])
+            raise ValueError(
+                f"{name} has {int(np.size(finite) - np.count_nonzero(finite))} "
+                f"non-finite value(s); the first is {format_value(array[first])} "
+                f"at {_where(first)}"
+            )
+    return array
+
+
+def _data_name(index: int) -> str:
+    """``X``, ``y`` for the first two arrays of a data tuple, then ``data[i]``."""
+    return ("X", "y")[index] if index < 2 else f"data[{index}]"
 
 
 class BayesianModel(abc.ABC):
@@ -153,6 +252,60 @@ class BayesianModel(abc.ABC):
             A function of one params pytree returning a 1-D array whose last
             entry is the total log-likelihood of ``data``.
         """
+
+    # ------------------------------------------------------------ data
+    def check_data(self, data: Any) -> None:
+        """Check the data before any compilation or sampling.
+
+        The default accepts a tuple of numeric arrays ``(X, ...)`` (or a
+        :class:`~symbayes.datasets.Dataset`, read as ``(X_train, y_train)``)
+        whose first array ``X`` is 2-D, whose arrays all have the same number
+        of rows, and whose floating entries are all finite. Models override
+        it to check shapes against their sizes and targets against their
+        likelihood; :func:`symbayes.sample` calls it first.
+
+        Args:
+            data: the data as passed to :func:`symbayes.sample`.
+
+        Raises:
+            ValueError: naming the array (``X``, ``y``, ``data[2]``), the row
+                and the value: missing data, a wrong number of arrays, a
+                non-numeric dtype, a wrong shape, NaN or inf.
+
+        Example:
+            >>> import numpy as np
+            >>> from symbayes.models import MLP
+            >>> X = np.zeros((3, 1)); y = np.array([0.0, np.nan, 1.0])
+            >>> MLP((1, 2, 1)).check_data((X, y))
+            Traceback (most recent call last):
+            ...
+            ValueError: y has 1 non-finite value(s); the first is NaN at row 1
+        """
+        arrays = self._data_arrays(data)
+        first = check_array(_data_name(0), arrays[0], ndim=2)
+        for index, values in enumerate(arrays[1:], start=1):
+            check_array(_data_name(index), values, rows=first.shape[0])
+
+    def _data_arrays(self, data: Any, expected: int | None = None) -> tuple:
+        """The data as a tuple of arrays, with a message for a wrong count."""
+        if data is None:
+            raise ValueError(
+                f"model {self.name!r} needs data: a tuple (X, y), (X,) or a "
+                "symbayes.datasets.Dataset"
+            )
+        if hasattr(data, "X_train") and hasattr(data, "y_train"):
+            data = (data.X_train, data.y_train)
+        if not isinstance(data, tuple | list):
+            data = (data,)
+        if not data:
+            raise ValueError(f"model {self.name!r} got an empty data tuple")
+        if expected is not None and len(data) != expected:
+            spelled = "(X, y)" if expected == 2 else "(X,)"
+            raise ValueError(
+                f"model {self.name!r} takes data {spelled}: {expected} array(s), "
+                f"got {len(data)}"
+            )
+        return tuple(data)
 
     # ------------------------------------------------------------ derived
     def logdensity_fn(self, data: Data) -> Callable[[Params], jax.Array]:

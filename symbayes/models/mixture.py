@@ -28,8 +28,15 @@ from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from symbayes.models.base import BayesianModel, Data, Params, normal_logpdf
+from symbayes.models.base import (
+    BayesianModel,
+    Data,
+    Params,
+    check_array,
+    normal_logpdf,
+)
 from symbayes.models.base import probe_inputs as _probe_inputs
 from symbayes.symmetry import AxisEntry, HiddenAxis, Symmetry, UnitKey
 
@@ -117,6 +124,34 @@ class GaussianMixture(BayesianModel):
                 f"data must have shape (n, {self.dim}), got {tuple(X.shape)}"
             )
         return X
+
+    # ------------------------------------------------------------ data
+    def check_data(self, data: Data) -> None:
+        """Check that ``X`` (the first array) is finite, of shape ``(n, dim)``.
+
+        A 1-D ``X`` is read as ``(n, 1)`` when ``dim = 1``. Further
+        arrays of the data tuple (such as a :class:`~symbayes.datasets.Dataset`'s
+        ``y_train``) are not used by the likelihood and are not checked.
+
+        Args:
+            data: ``(X,)`` (or ``(X, ...)``).
+
+        Raises:
+            ValueError: naming ``X``, the expected shape, or the row and value
+                of its first NaN or inf entry.
+        """
+        X = self._data_arrays(data)[0]
+        shape = np.shape(X)
+        if len(shape) == 1 and self.dim == 1:
+            shape = (shape[0], 1)
+            X = np.reshape(X, shape)
+        if len(shape) != 2 or shape[1] != self.dim:
+            raise ValueError(
+                f"X must have shape (n, {self.dim}): {type(self).__name__}"
+                f"(dim={self.dim}) takes one column per data dimension; got "
+                f"shape {shape}"
+            )
+        check_array("X", X, ndim=2)
 
     # ------------------------------------------------------------ model
     def init(self, key: jax.Array, data: Data | None = None) -> Params:

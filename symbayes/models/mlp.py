@@ -36,7 +36,14 @@ import jax.numpy as jnp
 import jax.scipy.special
 import numpy as np
 
-from symbayes.models.base import BayesianModel, Data, Params, normal_logpdf
+from symbayes.models.base import (
+    BayesianModel,
+    Data,
+    Params,
+    check_array,
+    format_value,
+    normal_logpdf,
+)
 from symbayes.models.base import probe_inputs as _probe_inputs
 from symbayes.symmetry import AxisEntry, HiddenAxis, Symmetry
 
@@ -247,6 +254,87 @@ class MLP(BayesianModel):
             for layer in range(1, self.num_layers)
         )
         return Symmetry(axes)
+
+    # ------------------------------------------------------------ data
+    def check_data(self, data: Data) -> None:
+        """Check ``(X, y)`` against the layer sizes and the likelihood.
+
+        ``X`` must be finite, of shape ``(n, d_in)``; ``y`` must have ``n``
+        rows and suit the likelihood:
+
+        * ``"gaussian"``: finite reals, ``(n,)`` (one output) or
+          ``(n, d_out)``;
+        * ``"bernoulli"``: ``(n,)`` labels in ``{0, 1}``;
+        * ``"categorical"``: ``(n,)`` integer labels in ``[0, d_out)``
+          (integer-valued floats, as a CSV gives them, are accepted).
+
+        Args:
+            data: ``(X, y)``.
+
+        Raises:
+            ValueError: naming the array, the expected shape, and for a bad
+                entry its row and value.
+
+        Example:
+            >>> import numpy as np
+            >>> model = MLP((2, 3, 1), likelihood="bernoulli")
+            >>> model.check_data((np.zeros((3, 2)), np.array([0.0, 1.0, 0.5])))
+            Traceback (most recent call last):
+            ...
+            ValueError: y must be 0 or 1 (bernoulli likelihood); row 2 is 0.5
+        """
+        X, y = self._data_arrays(data, expected=2)
+        d_in, d_out = self.layer_sizes[0], self.layer_sizes[-1]
+        sizes = "-".join(str(s) for s in self.layer_sizes)
+        X = np.asarray(X)
+        if X.ndim != 2:
+            hint = " (reshape it: X[:, None])" if X.ndim == 1 and d_in == 1 else ""
+            raise ValueError(
+                f"X must have shape (n, {d_in}) for layer sizes {sizes}, got "
+                f"shape {X.shape}{hint}"
+            )
+        if X.shape[1] != d_in:
+            raise ValueError(
+                f"X has {X.shape[1]} column(s) but layer sizes {sizes} take "
+                f"{d_in} input(s): expected shape ({X.shape[0]}, {d_in}), got "
+                f"{X.shape}"
+            )
+        X = check_array("X", X, ndim=2)
+        n = X.shape[0]
+        if self.likelihood == "gaussian":
+            allowed = ((n,), (n, d_out)) if d_out == 1 else ((n, d_out),)
+            y = check_array("y", y, ndim=(1, 2), rows=n)
+            if y.shape not in allowed:
+                raise ValueError(
+                    f"y must have shape {' or '.join(map(str, allowed))} for "
+                    f"{d_out} output(s), got {y.shape}"
+                )
+            return
+        y = check_array("y", y, ndim=(1, 2), rows=n)
+        if y.shape not in ((n,), (n, 1)):
+            raise ValueError(
+                f"y must hold one label per row, shape ({n},), got {y.shape}"
+            )
+        labels = y.reshape(-1)
+        if self.likelihood == "bernoulli":
+            bad = np.flatnonzero((labels != 0) & (labels != 1))
+            if bad.size:
+                raise ValueError(
+                    "y must be 0 or 1 (bernoulli likelihood); "
+                    f"row {bad[0]} is {format_value(labels[bad[0]])}"
+                    + (f" ({bad.size} such rows)" if bad.size > 1 else "")
+                )
+            return
+        bad = np.flatnonzero(
+            (labels != np.round(labels)) | (labels < 0) | (labels >= d_out)
+        )
+        if bad.size:
+            raise ValueError(
+                f"y must hold integer class labels 0 to {d_out - 1} for a "
+                f"categorical likelihood with {d_out} outputs; row {bad[0]} is "
+                f"{format_value(labels[bad[0]])}"
+                + (f" ({bad.size} such rows)" if bad.size > 1 else "")
+            )
 
     # ------------------------------------------------------------ model
     def init(self, key: jax.Array, data: Data | None = None) -> Params:

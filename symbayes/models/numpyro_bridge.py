@@ -32,6 +32,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import Any, NamedTuple
@@ -44,7 +45,7 @@ from numpyro import handlers
 from numpyro.distributions.transforms import biject_to
 from numpyro.infer.util import constrain_fn, potential_energy, unconstrain_fn
 
-from symbayes.models.base import BayesianModel, Data, Params
+from symbayes.models.base import BayesianModel, Data, Params, check_array
 from symbayes.symmetry import (
     GROUPS,
     AxisEntry,
@@ -303,6 +304,53 @@ class NumpyroModel(BayesianModel):
                 f"data_kwargs {self._data_kwargs}"
             )
         return {**self._kwargs, **dict(zip(self._data_kwargs, batch, strict=True))}
+
+    def _bound_arrays(self) -> dict[str, Any]:
+        """The model's array arguments by parameter name (``args[i]`` if unknown)."""
+        try:
+            bound = inspect.signature(self._model).bind_partial(
+                *self._args, **self._kwargs
+            )
+            named = dict(bound.arguments)
+        except (TypeError, ValueError):
+            named = {f"args[{i}]": value for i, value in enumerate(self._args)}
+            named.update(self._kwargs)
+        return {
+            name: value
+            for name, value in named.items()
+            if isinstance(value, np.ndarray | jax.Array)
+        }
+
+    # ------------------------------------------------------------ data
+    def check_data(self, data: Data | None = None) -> None:
+        """Check the data arrays before any compilation or sampling.
+
+        With ``data=None`` every array bound in the model arguments is
+        checked for NaN and inf, named by the model's parameter name. With a
+        data tuple, it must have one array per ``data_kwargs`` name, each
+        finite, all with the same number of rows (minibatches slice rows).
+        Shapes beyond that are the model's own business: numpyro checks them
+        when it traces the model. (A model that masks missing values itself
+        must not pass them as NaN.)
+
+        Args:
+            data: ``None`` (the bound data) or a data tuple.
+
+        Raises:
+            ValueError: naming the argument, the row and the value.
+        """
+        if data is None:
+            for name, values in self._bound_arrays().items():
+                if np.ndim(values) == 0:
+                    continue
+                check_array(name, values)
+            return
+        self._kwargs_for(tuple(data))
+        names = self._data_kwargs or ()
+        rows = None
+        for name, values in zip(names, data):
+            array = check_array(name, values, rows=rows, rows_of=names[0])
+            rows = array.shape[0] if rows is None else rows
 
     # ------------------------------------------------------------ maps
     def _init_one(self, key: jax.Array) -> Params:

@@ -136,3 +136,13 @@ def test_initial_points_are_drawn_for_many_chains_at_once():
     assert params["W1"].shape == (4000, 1, 3)
     # independent prior draws per chain (float32 may repeat a value or two)
     assert np.unique(np.asarray(params["b1"][:, 0])).size > 3990
+
+
+def test_bad_data_is_named_before_any_compilation():
+    X = np.array(DATA.X_train, copy=True)
+    X[3, 0] = np.nan
+    with pytest.raises(ValueError, match=r"X .*NaN at row 3"):
+        sample(MLP((1, 3, 1), "tanh"), data=(X, DATA.y_train), **TINY)
+    bernoulli = MLP((1, 3, 1), "tanh", likelihood="bernoulli")
+    with pytest.raises(ValueError, match="y"):
+        sample(bernoulli, data=XY, **TINY)

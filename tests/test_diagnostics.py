@@ -117,13 +117,16 @@ def test_functionally_different_modes_are_not_hidden(two_modes):
     modes = diagnostics.canonical.modes.modes
     assert {modes[0].chains, modes[1].chains} == {(0, 1, 2, 3), (4, 5, 6, 7)}
     assert modes[0].weight == modes[1].weight == 0.5
-    # the representative is the mean canonical params of the mode's chains
-    first = modes[0].chains
-    np.testing.assert_allclose(
-        modes[0].representative["W1"],
-        np.asarray(result.draws["W1"])[list(first)].mean(axis=(0, 1)),
-        rtol=1e-6,
-    )
+    # the representative is a draw of the mode (its medoid), not a blurred mean
+    for mode in modes:
+        chain, draw = mode.representative_draw
+        assert chain in mode.chains
+        for name, leaf in mode.representative.items():
+            np.testing.assert_array_equal(
+                leaf, np.asarray(result.draws[name])[chain, draw]
+            )
+        # a member of its mode: log-likelihood inside the range of its draws
+        assert 0.05 < mode.log_likelihood_quantile < 1.0
     assert diagnostics.redundant_chains == (1, 2, 3, 5, 6, 7)
 
 
@@ -154,13 +157,17 @@ def test_mode_coverage_against_a_reference(two_modes, copies, tmp_path):
     assert mode_coverage(reference_run, reference).fraction == 1.0
 
 
-def test_quotient_runs_use_canonical_draws_as_raw(copies):
+def test_a_run_without_raw_draws_has_no_raw_space(copies):
+    """Quotient modes keep no raw draws: raw is None, not canonical repeated."""
     result, _ = copies
     quotient = replace(result, raw_draws=None)
     diagnostics = diagnose(quotient)
     assert diagnostics.function is None
-    assert diagnostics.raw.modes.count == 1
-    np.testing.assert_allclose(diagnostics.raw.rhat, diagnostics.canonical.rhat)
+    assert diagnostics.raw is None
+    assert [space.space for space in diagnostics.spaces()] == ["canonical"]
+    summary = diagnostics.summary()
+    assert np.isnan(summary["modes_raw"]) and summary["modes_canonical"] == 1
+    assert "raw: none" in diagnostics.table()
 
 
 def test_function_space_from_a_dataset_equals_the_tuple(copies):

@@ -45,7 +45,7 @@ from symbayes.results import (
 )
 from symbayes.symmetry import Symmetry, format_path, leaf_paths
 
-__all__ = ["Draws", "as_draws", "check_symmetry_variables", "like_source"]
+__all__ = ["Draws", "as_draws", "check_symmetry_variables", "is_run", "like_source"]
 
 Kind = Literal["sample_result", "inference_data", "datatree", "dataset", "pytree"]
 _SYMBAYES_ATTRIBUTE = "symbayes_config"
@@ -93,6 +93,13 @@ def _is_inference_data(data: Any) -> bool:
         and callable(data.groups)
         and not isinstance(data, xr.DataTree)
     )
+
+
+def is_run(data: Any) -> bool:
+    """Whether ``data`` is a whole run (arviz, xarray or SampleResult), not a pytree."""
+    return isinstance(
+        data, SampleResult | xr.Dataset | xr.DataTree
+    ) or _is_inference_data(data)
 
 
 def _groups(data: Any) -> list[str]:

@@ -37,6 +37,9 @@ class RelabelResult(NamedTuple):
         num_iterations: iterations run.
         converged: whether the last iteration changed no draw (at most a
             ``tolerance`` fraction of them, see :func:`relabel`).
+        pivots: the group pivots of ``"pivot"``, labelled like the draws
+            (leading axis: one per chain, one per mode with ``modes=``, or
+            one), else ``None``.
     """
 
     draws: Any
@@ -44,6 +47,7 @@ class RelabelResult(NamedTuple):
     pivot: Any
     num_iterations: int
     converged: bool
+    pivots: Any = None
 
 
 # --------------------------------------------------------------------- helpers
@@ -125,7 +129,8 @@ def _float_dtype(params: Any) -> Any:
         for x in jax.tree_util.tree_leaves(params)
         if jnp.issubdtype(x.dtype, jnp.floating)
     ]
-    return dtypes[0] if dtypes else jnp.zeros(()).dtype
+    # numpy float64 draws become float32 unless x64 is enabled, as in jnp
+    return jax.dtypes.canonicalize_dtype(dtypes[0]) if dtypes else jnp.zeros(()).dtype
 
 
 def _unit_matrix(leaf: jax.Array, dim: int) -> jax.Array:

@@ -84,9 +84,11 @@ def _relabel_to_group_pivots(
         # A single member of each group, not the group mean: the mean of draws
         # whose sort representatives disagree (nearly tied keys) is blurred,
         # and a blurred pivot can leave the group split over two labellings.
-        first = np.searchsorted(groups, np.arange(num_groups))
-        last = np.searchsorted(groups, np.arange(num_groups), side="right")
-        pivots = _take(current, (first + last) // 2)
+        middle = [
+            members[members.size // 2]
+            for members in (np.flatnonzero(groups == g) for g in range(num_groups))
+        ]
+        pivots = _take(current, np.asarray(middle, dtype=np.int32))
     group_ids = jnp.asarray(groups, jnp.int32)
     converged, iteration = False, 0
     for iteration in range(1, max_iterations + 1):
@@ -150,14 +152,27 @@ def _relabel_pivot(
     max_iterations: int,
     max_sweeps: int,
     tolerance: float = 0.0,
+    chain_groups: np.ndarray | None = None,
 ) -> RelabelResult:
+    """Pivotal relabelling of a flat batch.
+
+    Groups of draws, each with its own pivot: with ``chain_groups`` (one
+    label ``0..G-1`` per chain, the first batch axis) the chains of a group
+    share a pivot (one per canonical mode); else one pivot per chain
+    (``by_chain``) or one for all. The group pivots are then labelled
+    consistently (:func:`_merge_pivots`).
+    """
     current, total = _sort_batch(flat, symmetry)
     # the alignment updates these in place; leaves that no axis touches may
     # still be the caller's buffers, so they are copied once here
     current, total = _copy_tree(current), _copy_tree(total)
     batch = int(np.prod(batch_shape))
-    num_chains = batch_shape[0] if by_chain and pivot is None else 1
-    chains = np.repeat(np.arange(num_chains), batch // num_chains)
+    if chain_groups is not None:
+        num_chains = int(chain_groups.max()) + 1
+        chains = np.repeat(chain_groups, batch // batch_shape[0])
+    else:
+        num_chains = batch_shape[0] if by_chain and pivot is None else 1
+        chains = np.repeat(np.arange(num_chains), batch // num_chains)
     initial = (
         None if pivot is None else jax.tree_util.tree_map(lambda x: x[None], pivot)
     )
@@ -173,7 +188,9 @@ def _relabel_pivot(
         tolerance,
     )
     if num_chains > 1:
-        step = _take(_merge_pivots(pivots, symmetry, max_sweeps), chains)
+        merge = _merge_pivots(pivots, symmetry, max_sweeps)
+        pivots = _act_batch(merge, pivots, symmetry)
+        step = _take(merge, chains)
         current = _act_batch(step, current, symmetry)
         total = _compose_batch(step, total, symmetry)
     return RelabelResult(
@@ -182,4 +199,5 @@ def _relabel_pivot(
         _mean(current),
         iterations,
         converged,
+        pivots,
     )

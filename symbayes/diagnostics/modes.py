@@ -80,7 +80,9 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
+from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.sparse.csgraph import connected_components
+from scipy.spatial.distance import squareform
 from scipy.special import ndtri
 
 from symbayes.diagnostics.estimators import _z_scale, chain_ess
@@ -311,6 +313,26 @@ def _connected(adjacency: np.ndarray) -> bool:
     return count == 1
 
 
+def _majority_groups(separated: np.ndarray) -> np.ndarray:
+    """Average-linkage groups: merged while most cross pairs are not separated.
+
+    Agglomerative clustering with the average of the 0/1 separation
+    indicator as the distance between groups (UPGMA), cut below 1/2: two
+    groups are one mode unless at least half of the pairs across them are
+    separated. Unlike connected components, one uncertain chain (short, or
+    slowly mixing) that is separated from nobody cannot join two modes whose
+    other chains are separated from each other; and a rare false separation
+    inside a mode cannot split it.
+    """
+    chains = separated.shape[0]
+    if chains == 1:
+        return np.zeros(1, dtype=int)
+    indicator = separated.astype(float)
+    np.fill_diagonal(indicator, 0.0)
+    tree = linkage(squareform(indicator, checks=False), method="average")
+    return fcluster(tree, t=0.5 - 1e-9, criterion="distance") - 1
+
+
 def _medoid(points: np.ndarray) -> int:
     """Index of the point with the least summed Euclidean distance to the rest."""
     squared = np.sum(points**2, axis=1)
@@ -378,10 +400,9 @@ def find_modes(
     if rule == "rhat":
         if pairwise is None:
             raise ValueError("the 'rhat' mode rule needs the pairwise R-hat")
-        adjacency = pairwise < threshold
+        _, labels = connected_components(pairwise < threshold, directed=False)
     else:
-        adjacency = ~separation.separated
-    _, labels = connected_components(adjacency, directed=False)
+        labels = _majority_groups(separation.separated)
     groups: dict[int, list[int]] = {}
     for chain, label in enumerate(labels):
         groups.setdefault(int(label), []).append(chain)
@@ -392,10 +413,13 @@ def find_modes(
     modes = []
     for index, chains in enumerate(ordered):
         new_labels[chains] = index
+        others = [c for c in range(num_chains) if c not in set(chains)]
+        apart = bool(np.all(separation.separated[np.ix_(chains, others)]))
         if len(chains) == 1:
-            settled = bool(separation.halves_upper[chains[0]] < separation.margin)
+            joined = bool(separation.halves_upper[chains[0]] < separation.margin)
         else:
-            settled = _connected(separation.joined[np.ix_(chains, chains)])
+            joined = _connected(separation.joined[np.ix_(chains, chains)])
+        settled = apart and joined
         chain, draw = _representative_index(features, chains, max_candidates)
         loglik, quantile = float("nan"), float("nan")
         if log_likelihood is not None:

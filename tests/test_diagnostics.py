@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from symbayes.canonical import canonicalize
+from symbayes.canonical import canonicalize, relabel
 from symbayes.datasets import Dataset
 from symbayes.diagnostics import (
     _rank_rhat,
@@ -249,3 +249,32 @@ def test_vectorised_rank_rhat_equals_arviz(chains, draws):
     expected = az.rhat(az.convert_to_dataset({"x": values}), method="rank")["x"]
     np.testing.assert_allclose(_rank_rhat(values), expected.values, rtol=1e-12)
     assert np.all(np.isnan(_rank_rhat(values[:, :3])))  # < 4 draws, as arviz
+
+
+def test_unseen_mode_mass_per_space(copies, two_modes):
+    """One mode over 8 chains: nothing unseen; raw copies: every chain alone."""
+    _, one = copies
+    assert one.canonical.unseen.good_turing == 0.0
+    assert one.canonical.unseen.num_chains == CHAINS
+    assert one.raw.unseen.good_turing == 1.0
+    summary = one.summary()
+    assert summary["unseen_mass_canonical"] == 0.0
+    assert summary["unseen_mass_raw"] == 1.0
+    assert summary["chao1_canonical"] == 1.0
+    assert 0.0 < summary["unseen_mass_high_canonical"] < 0.5
+    _, two = two_modes
+    assert two.canonical.unseen.num_modes == 2
+    assert all(mode.settled for mode in two.canonical.modes.modes)
+
+
+def test_relabel_with_one_pivot_per_canonical_mode(two_modes):
+    """Mode-aware relabelling: chains of a mode share a pivot and a labelling."""
+    result, diagnostics = two_modes
+    relabelled = relabel(result.raw_draws, SYMMETRY, modes=diagnostics.canonical.modes)
+    assert jax.tree_util.tree_leaves(relabelled.pivots)[0].shape[0] == 2
+    values, _ = flatten_draws(jax.tree_util.tree_map(np.asarray, relabelled.draws))
+    for mode in diagnostics.canonical.modes.modes:
+        chains = list(mode.chains)
+        assert _rank_rhat(values[chains]).max() < 1.01
+    with pytest.raises(ValueError, match="modes must be a Modes object"):
+        relabel(result.raw_draws, SYMMETRY, modes=np.zeros(3, dtype=int))

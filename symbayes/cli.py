@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from symbayes import diagnose_cli
 from symbayes._version import __version__
 
 EXIT_USAGE = 2
@@ -104,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("--json", dest="json_path", help="also write the JSON here")
     compare.add_argument("--quiet", action="store_true", help="no progress lines")
+    diagnose_cli.add_parser(commands)
     return parser
 
 
@@ -173,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
+        if arguments.command == "diagnose":
+            return diagnose_cli.run(arguments)
         return run_compare(arguments)
     except (ValueError, FileNotFoundError, NotADirectoryError) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__

@@ -50,6 +50,8 @@ __all__ = ["Draws", "as_draws", "check_symmetry_variables", "is_run", "like_sour
 Kind = Literal["sample_result", "inference_data", "datatree", "dataset", "pytree"]
 _SYMBAYES_ATTRIBUTE = "symbayes_config"
 _RAW_GROUP = "raw_posterior"
+# xarray's DataTree (xarray >= 2024.10; arviz >= 1 is built on it)
+_DATATREE: tuple[type, ...] = (xr.DataTree,) if hasattr(xr, "DataTree") else ()
 
 
 class Draws(NamedTuple):
@@ -91,20 +93,20 @@ def _is_inference_data(data: Any) -> bool:
     return (
         hasattr(data, "groups")
         and callable(data.groups)
-        and not isinstance(data, xr.DataTree)
+        and not isinstance(data, _DATATREE)
     )
 
 
 def is_run(data: Any) -> bool:
     """Whether ``data`` is a whole run (arviz, xarray or SampleResult), not a pytree."""
     return isinstance(
-        data, SampleResult | xr.Dataset | xr.DataTree
+        data, (SampleResult, xr.Dataset, *_DATATREE)
     ) or _is_inference_data(data)
 
 
 def _groups(data: Any) -> list[str]:
     """Group names of an InferenceData or DataTree, without slashes."""
-    if isinstance(data, xr.DataTree):
+    if isinstance(data, _DATATREE):
         return [name for name in data.children]
     return [str(name).strip("/") for name in data.groups()]
 
@@ -116,7 +118,7 @@ def _group(data: Any, group: str) -> xr.Dataset:
             f"the data have no group {group!r}; groups: {groups}. Pass the draws' "
             "group with group=..."
         )
-    if isinstance(data, xr.DataTree):
+    if isinstance(data, _DATATREE):
         return data[group].to_dataset()
     return data[group]
 
@@ -211,8 +213,8 @@ def as_draws(
         return Draws(
             data.draws, data.raw_draws, True, "sample_result", data.symmetry, data
         )
-    if isinstance(data, xr.DataTree) or _is_inference_data(data):
-        kind: Kind = "datatree" if isinstance(data, xr.DataTree) else "inference_data"
+    if isinstance(data, _DATATREE) or _is_inference_data(data):
+        kind: Kind = "datatree" if isinstance(data, _DATATREE) else "inference_data"
         params, ours = _from_dataset(_group(data, group), var_names, f"group {group!r}")
         raw = None
         if ours and group == "posterior" and _RAW_GROUP in _groups(data):

@@ -2,8 +2,10 @@
 
 :func:`reference_modes` keeps, for every canonical mode of a long many-chain
 run, a thinned set of its canonical draws; :func:`mode_coverage` says which
-of them a run reaches, a run chain reaching a reference mode when the
-pairwise R-hat between the chain and the mode's draws is below the threshold.
+of them a run reaches, a run chain reaching a reference mode when the chain
+and the mode's draws are not separated beyond Monte Carlo error (the rule of
+:mod:`~symbayes.diagnostics.modes`; the pairwise R-hat below the threshold
+with ``rule="rhat"``).
 """
 
 from __future__ import annotations
@@ -12,13 +14,19 @@ import json
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import jax
 import numpy as np
 
 from symbayes.diagnostics.coordinates import flatten_draws
 from symbayes.diagnostics.estimators import pairwise_rhat
-from symbayes.diagnostics.modes import DEFAULT_THRESHOLD
+from symbayes.diagnostics.modes import (
+    DEFAULT_FALSE_SPLIT_RATE,
+    DEFAULT_THRESHOLD,
+    chain_separation,
+)
 from symbayes.diagnostics.spaces import Diagnostics, diagnose
 from symbayes.draws import as_draws
+from symbayes.symmetry import Symmetry
 
 __all__ = [
     "Coverage",
@@ -79,16 +87,19 @@ def reference_modes(
     diagnostics: Diagnostics | None = None,
     *,
     num_draws: int | None = None,
+    symmetry: Symmetry | None = None,
 ) -> ReferenceModes:
     """The canonical modes of a (long, many-chain) run as a reference.
 
     Args:
-        result: the reference run.
+        result: the reference run (a SampleResult, or canonical draws of any
+            kind :func:`~symbayes.diagnostics.diagnose` takes).
         diagnostics: its diagnostics (computed if omitted).
         num_draws: draws kept per mode (default: the run's draws per chain).
+        symmetry: the symmetry that canonicalises raw draws.
     """
-    diagnostics = diagnostics or diagnose(result)
-    canonical, names = flatten_draws(as_draws(result).params)
+    diagnostics = diagnostics or diagnose(result, symmetry=symmetry)
+    canonical, names = _canonical_values(result, symmetry)
     num = num_draws or canonical.shape[1]
     modes = diagnostics.canonical.modes.modes
     kept = []
@@ -120,22 +131,58 @@ class Coverage(NamedTuple):
     chain_modes: np.ndarray
 
 
+def _canonical_values(
+    result: Any, symmetry: Symmetry | None
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Flat canonical draws of a run: canonicalised first if they are raw."""
+    read = as_draws(result)
+    params = read.params
+    if not read.canonical:
+        if symmetry is None:
+            raise ValueError(
+                "these draws were not made by symbayes, so they are raw: pass "
+                "symmetry=... to canonicalise them"
+            )
+        from symbayes.canonical import canonicalize
+
+        params = canonicalize(params, symmetry, "sort", batch_ndim=2)
+    return flatten_draws(jax.tree_util.tree_map(np.asarray, params))
+
+
 def mode_coverage(
     result: Any,
     reference: ReferenceModes,
     *,
     threshold: float = DEFAULT_THRESHOLD,
+    false_split_rate: float = DEFAULT_FALSE_SPLIT_RATE,
+    rule: str = "mcse",
+    symmetry: Symmetry | None = None,
 ) -> Coverage:
     """The fraction of reference modes a run reaches (canonical coordinates).
 
-    Each run chain is compared with each reference mode's draws by the
-    pairwise R-hat (equal lengths: the longer is evenly subsampled); it
-    reaches the mode with the lowest R-hat when that is below ``threshold``.
+    Each run chain is compared with each reference mode's draws (equal
+    lengths: the longer is evenly subsampled). With ``rule="mcse"`` (default)
+    by the rule of :mod:`~symbayes.diagnostics.modes`: the chain reaches the
+    nearest reference mode (least standardised distance) from which it is not
+    separated beyond Monte Carlo error; with ``rule="rhat"`` the mode with the
+    lowest pairwise R-hat, when that is below ``threshold``.
+
+    Args:
+        result: the run: anything :func:`~symbayes.diagnostics.diagnose`
+            takes; raw draws need ``symmetry``.
+        reference: the reference modes (:func:`reference_modes`).
+        threshold: see :func:`~symbayes.diagnostics.chain_separation`.
+        false_split_rate: see :func:`~symbayes.diagnostics.chain_separation`.
+        rule: ``"mcse"`` or ``"rhat"``.
+        symmetry: the symmetry that canonicalises raw draws.
 
     Raises:
-        ValueError: if the run's coordinates differ from the reference's.
+        ValueError: if the run's coordinates differ from the reference's, an
+            unknown rule, raw draws without a symmetry.
     """
-    canonical, names = flatten_draws(as_draws(result).params)
+    if rule not in ("mcse", "rhat"):
+        raise ValueError(f"unknown rule {rule!r}; use 'mcse' or 'rhat'")
+    canonical, names = _canonical_values(result, symmetry)
     if names != reference.names:
         raise ValueError(
             "the run's canonical coordinates differ from the reference modes' "
@@ -147,9 +194,22 @@ def mode_coverage(
         index = np.linspace(0, values.shape[1] - 1, num).round().astype(int)
         return values[:, index]
 
-    pairwise = pairwise_rhat(thin(canonical), others=thin(reference.draws))
-    best = np.argmin(pairwise, axis=1)
-    matched = pairwise[np.arange(len(best)), best] < threshold
+    runs, modes = thin(canonical), thin(reference.draws)
+    if rule == "rhat":
+        pairwise = pairwise_rhat(runs, others=modes)
+        best = np.argmin(pairwise, axis=1)
+        matched = pairwise[np.arange(len(best)), best] < threshold
+    else:
+        chains = runs.shape[0]
+        separation = chain_separation(
+            np.concatenate([runs, modes]),
+            threshold=threshold,
+            false_split_rate=false_split_rate,
+        )
+        distance = separation.distance[:chains, chains:]
+        apart = separation.separated[:chains, chains:]
+        best = np.argmin(np.where(apart, np.inf, distance), axis=1)
+        matched = ~apart[np.arange(chains), best]
     chain_modes = np.where(matched, best, -1)
     reached = np.zeros(reference.count, dtype=bool)
     reached[chain_modes[matched]] = True

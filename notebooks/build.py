@@ -230,6 +230,9 @@ for row, (method, diagnosis) in enumerate(diagnostics.items()):
     for column, space in enumerate(spaces):
         ax = axes[row, column]
         values = getattr(diagnosis, space)
+        if values is None:  # quotient modes keep no raw draws
+            ax.set_axis_off()
+            continue
         matrix = values.pairwise_rhat
         image = ax.imshow(
             np.log10(np.clip(matrix, 1.0, 3.0)), vmin=0, vmax=np.log10(3.0)
@@ -710,12 +713,14 @@ for space in diagnosis.spaces():
     md(r"""
 ## Counting distinct modes
 
-Two chains share a mode when their pairwise $\hat R$ (the two chains alone,
-largest over coordinates) is below 1.1; modes are the connected groups. On
-raw coordinates the count is inflated by the symmetry (up to one mode per
+Two chains share a mode unless their standardised distance (the limit of
+their pairwise $\hat R$, largest over coordinates) exceeds the margin of
+$\hat R = 1.1$ beyond its Monte Carlo error; modes are the groups of chains
+most of whose pairs are not separated (see the diagnostics concepts page).
+On raw coordinates the count is inflated by the symmetry (up to one mode per
 chain); canonical and function counts say how many functionally distinct
-regions were reached. Each mode's `representative` is the mean of its
-chains' canonical draws, a network that can be evaluated. The plot shows
+regions were reached. Each mode's `representative` is its medoid: a draw of
+the mode, a network that can be evaluated. The plot shows
 each canonical mode's posterior mean prediction, with its share of chains.
 """),
     code("""
@@ -740,8 +745,8 @@ ax.legend(fontsize=7)
 ax.set_title("posterior mean prediction of each canonical mode")
 plt.show()"""),
     md(r"""
-The pairwise $\hat R$ matrices behind these counts, with the chains ordered by
-canonical mode (white dots: below 1.1):
+The pairwise $\hat R$ matrices of the chains, ordered by canonical mode
+(white dots: below 1.1):
 """),
     code("""
 order = np.argsort(diagnosis.canonical.modes.labels, kind="stable")

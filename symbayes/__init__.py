@@ -1,4 +1,12 @@
-"""symbayes: Bayesian posterior sampling on parameter spaces with symmetries."""
+"""symbayes: Bayesian posterior sampling on parameter spaces with symmetries.
+
+The submodules are reachable as attributes (``symbayes.models.MLP``,
+``symbayes.datasets.load``, ``symbayes.canonical.relabel``), imported on
+first use.
+"""
+
+import importlib
+from typing import Any
 
 from symbayes._version import __version__
 from symbayes.canonical import canonicalize, relabel
@@ -7,7 +15,9 @@ from symbayes.diagnostics import (
     load_reference_modes,
     mode_coverage,
     reference_modes,
+    unseen_mode_mass,
 )
+from symbayes.draws import as_draws
 from symbayes.results import SampleResult, load_result
 from symbayes.samplers import polynomial_schedule, sample
 from symbayes.symmetry import (
@@ -30,6 +40,7 @@ __all__ = [
     "UnitKey",
     "SampleResult",
     "__version__",
+    "as_draws",
     "canonicalize",
     "diagnose",
     "load_reference_modes",
@@ -41,4 +52,35 @@ __all__ = [
     "sample",
     "check_invariance",
     "classify_symmetry",
+    "unseen_mode_mass",
 ]
+
+_SUBMODULES = frozenset(
+    {
+        "assignment",
+        "canonical",
+        "checkpoint",
+        "cli",
+        "compare",
+        "datasets",
+        "diagnostics",
+        "draws",
+        "models",
+        "quotient",
+        "report",
+        "results",
+        "samplers",
+        "symmetry",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    """Import a submodule on first access: ``symbayes.models``, ..."""
+    if name in _SUBMODULES:
+        return importlib.import_module(f"symbayes.{name}")
+    raise AttributeError(f"module 'symbayes' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_SUBMODULES})

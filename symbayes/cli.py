@@ -223,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", metavar="COMMAND", parser_class=_Parser
     )
     _add_compare(commands)
+    _add_diagnose(commands)
     return parser
 
 
@@ -321,7 +322,23 @@ def run_compare(arguments: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"compare": run_compare}
+def _add_diagnose(commands: argparse._SubParsersAction) -> None:
+    from symbayes import diagnose_cli
+
+    diagnose_cli.add_parser(commands)
+
+
+def run_diagnose(arguments: argparse.Namespace) -> int:
+    """Run ``symbayes diagnose`` with parsed arguments."""
+    from symbayes import diagnose_cli
+
+    return diagnose_cli.run(arguments)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "compare": run_compare,
+    "diagnose": run_diagnose,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -366,7 +366,8 @@ def _record(
     }
     for key in RUN_KEYS[6:-1]:
         value = summary[key]
-        record[key] = int(value) if key.startswith("modes") else _finite(value)
+        modes = key.startswith("modes") and np.isfinite(value)  # no raw: NaN
+        record[key] = int(value) if modes else _finite(value)
     record["divergences"] = result.num_divergences
     ess = summary["ess_bulk_min_canonical"]
     record["ess_bulk_median_canonical"] = _finite(summary["ess_bulk_median_canonical"])

@@ -322,7 +322,7 @@ def plot_mode_counts(report: dict[str, Any], path: str | Path) -> Path:
     ax = figure.subplots()
     positions = np.arange(len(runs))
     for offset, space in enumerate(spaces):
-        counts = [run[f"modes_{space}"] for run in runs]
+        counts = [run[f"modes_{space}"] or np.nan for run in runs]  # None: no raw
         ax.bar(positions + (offset - 1) * 0.27, counts, width=0.27, label=space)
     ax.set_xticks(positions)
     ax.set_xticklabels([f"{run['kernel']}/{run['method']}" for run in runs])

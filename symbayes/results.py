@@ -8,7 +8,7 @@ A :class:`SampleResult` holds numpy arrays with leading axes ``(chain, draw)``:
 * ``raw_draws`` - the sampled parameters before canonicalisation (``none``
   only; the other modes sample inside one copy and have no raw draws);
 * ``sample_stats`` - per-transition statistics (acceptance, divergences,
-  gradient evaluations, step size, wall reflections, ...);
+  gradient evaluations, step size, glues at the walls, ...);
 * ``timings`` - warmup and sampling wall time and gradient evaluations.
 
 :meth:`SampleResult.to_inference_data` gives an arviz ``InferenceData``

@@ -10,13 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from symbayes.canonical import (
-    _sort_rows,
-    _stable_argsort,
     align,
     canonicalize,
     relabel,
     sort_canonicalize,
 )
+from symbayes.canonical.align import _sort_rows
+from symbayes.canonical.sort import _stable_argsort
 from symbayes.models import MLP, PPCA, GaussianMixture
 from symbayes.symmetry import SymmetryError
 

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from symbayes.canonical import canonicalize
+from symbayes.canonical import canonicalize, relabel
 from symbayes.datasets import Dataset
 from symbayes.diagnostics import (
     _rank_rhat,
@@ -117,13 +117,16 @@ def test_functionally_different_modes_are_not_hidden(two_modes):
     modes = diagnostics.canonical.modes.modes
     assert {modes[0].chains, modes[1].chains} == {(0, 1, 2, 3), (4, 5, 6, 7)}
     assert modes[0].weight == modes[1].weight == 0.5
-    # the representative is the mean canonical params of the mode's chains
-    first = modes[0].chains
-    np.testing.assert_allclose(
-        modes[0].representative["W1"],
-        np.asarray(result.draws["W1"])[list(first)].mean(axis=(0, 1)),
-        rtol=1e-6,
-    )
+    # the representative is a draw of the mode (its medoid), not a blurred mean
+    for mode in modes:
+        chain, draw = mode.representative_draw
+        assert chain in mode.chains
+        for name, leaf in mode.representative.items():
+            np.testing.assert_array_equal(
+                leaf, np.asarray(result.draws[name])[chain, draw]
+            )
+        # a member of its mode: log-likelihood inside the range of its draws
+        assert 0.05 < mode.log_likelihood_quantile < 1.0
     assert diagnostics.redundant_chains == (1, 2, 3, 5, 6, 7)
 
 
@@ -154,13 +157,17 @@ def test_mode_coverage_against_a_reference(two_modes, copies, tmp_path):
     assert mode_coverage(reference_run, reference).fraction == 1.0
 
 
-def test_quotient_runs_use_canonical_draws_as_raw(copies):
+def test_a_run_without_raw_draws_has_no_raw_space(copies):
+    """Quotient modes keep no raw draws: raw is None, not canonical repeated."""
     result, _ = copies
     quotient = replace(result, raw_draws=None)
     diagnostics = diagnose(quotient)
     assert diagnostics.function is None
-    assert diagnostics.raw.modes.count == 1
-    np.testing.assert_allclose(diagnostics.raw.rhat, diagnostics.canonical.rhat)
+    assert diagnostics.raw is None
+    assert [space.space for space in diagnostics.spaces()] == ["canonical"]
+    summary = diagnostics.summary()
+    assert np.isnan(summary["modes_raw"]) and summary["modes_canonical"] == 1
+    assert "raw: none" in diagnostics.table()
 
 
 def test_function_space_from_a_dataset_equals_the_tuple(copies):
@@ -242,3 +249,32 @@ def test_vectorised_rank_rhat_equals_arviz(chains, draws):
     expected = az.rhat(az.convert_to_dataset({"x": values}), method="rank")["x"]
     np.testing.assert_allclose(_rank_rhat(values), expected.values, rtol=1e-12)
     assert np.all(np.isnan(_rank_rhat(values[:, :3])))  # < 4 draws, as arviz
+
+
+def test_unseen_mode_mass_per_space(copies, two_modes):
+    """One mode over 8 chains: nothing unseen; raw copies: every chain alone."""
+    _, one = copies
+    assert one.canonical.unseen.good_turing == 0.0
+    assert one.canonical.unseen.num_chains == CHAINS
+    assert one.raw.unseen.good_turing == 1.0
+    summary = one.summary()
+    assert summary["unseen_mass_canonical"] == 0.0
+    assert summary["unseen_mass_raw"] == 1.0
+    assert summary["chao1_canonical"] == 1.0
+    assert 0.0 < summary["unseen_mass_high_canonical"] < 0.5
+    _, two = two_modes
+    assert two.canonical.unseen.num_modes == 2
+    assert all(mode.settled for mode in two.canonical.modes.modes)
+
+
+def test_relabel_with_one_pivot_per_canonical_mode(two_modes):
+    """Mode-aware relabelling: chains of a mode share a pivot and a labelling."""
+    result, diagnostics = two_modes
+    relabelled = relabel(result.raw_draws, SYMMETRY, modes=diagnostics.canonical.modes)
+    assert jax.tree_util.tree_leaves(relabelled.pivots)[0].shape[0] == 2
+    values, _ = flatten_draws(jax.tree_util.tree_map(np.asarray, relabelled.draws))
+    for mode in diagnostics.canonical.modes.modes:
+        chains = list(mode.chains)
+        assert _rank_rhat(values[chains]).max() < 1.01
+    with pytest.raises(ValueError, match="modes must be a Modes object"):
+        relabel(result.raw_draws, SYMMETRY, modes=np.zeros(3, dtype=int))

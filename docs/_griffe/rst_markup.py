@@ -27,6 +27,12 @@ import griffe
 DOCUMENTED_MODULES = (
     "symbayes.symmetry",
     "symbayes.canonical",
+    "symbayes.canonical.api",
+    "symbayes.canonical.sort",
+    "symbayes.canonical.align",
+    "symbayes.canonical.pivot",
+    "symbayes.canonical.mixture",
+    "symbayes.canonical.common",
     "symbayes.quotient",
     "symbayes.samplers",
     "symbayes.results",
@@ -34,6 +40,14 @@ DOCUMENTED_MODULES = (
     "symbayes.datasets",
     "symbayes.assignment",
     "symbayes.diagnostics",
+    "symbayes.diagnostics.spaces",
+    "symbayes.diagnostics.modes",
+    "symbayes.diagnostics.unseen",
+    "symbayes.diagnostics.estimators",
+    "symbayes.diagnostics.coverage",
+    "symbayes.diagnostics.coordinates",
+    "symbayes.draws",
+    "symbayes.diagnose_cli",
     "symbayes.report",
     "symbayes.compare",
     "symbayes.models.base",
@@ -41,6 +55,7 @@ DOCUMENTED_MODULES = (
     "symbayes.models.mixture",
     "symbayes.models.ppca",
     "symbayes.models.numpyro_bridge",
+    "symbayes.models.nn_bridge",
 )
 
 _ROLE = re.compile(

@@ -5,6 +5,8 @@
 * :class:`PPCA`: Bayesian PCA with ARD (signed permutations of latent axes).
 * :class:`NumpyroModel`: a user's numpyro model with a symmetry declared on
   its sample sites (:func:`site_axis`).
+* :func:`flax_symmetry`, :func:`equinox_symmetry`: the symmetry of an MLP
+  written with flax (linen, nnx) or equinox (:mod:`~symbayes.models.nn_bridge`).
 
 All implement :class:`BayesianModel`.
 """
@@ -12,6 +14,11 @@ All implement :class:`BayesianModel`.
 from symbayes.models.base import BayesianModel, Data, Params, probe_inputs
 from symbayes.models.mixture import GaussianMixture
 from symbayes.models.mlp import ACTIVATIONS, LIKELIHOODS, MLP, Activation, Predictive
+from symbayes.models.nn_bridge import (
+    dense_symmetry,
+    equinox_symmetry,
+    flax_symmetry,
+)
 from symbayes.models.numpyro_bridge import NumpyroModel, from_numpyro, site_axis
 from symbayes.models.ppca import PPCA
 
@@ -27,6 +34,9 @@ __all__ = [
     "NumpyroModel",
     "Params",
     "Predictive",
+    "dense_symmetry",
+    "equinox_symmetry",
+    "flax_symmetry",
     "from_numpyro",
     "probe_inputs",
     "site_axis",

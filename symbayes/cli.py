@@ -202,6 +202,22 @@ def _add_compare(commands: argparse._SubParsersAction) -> None:
         "--json", dest="json_path", metavar="FILE", help="also write the JSON here"
     )
     compare.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        metavar="TARGET",
+        help="also run, per method, batches of --chains chains until the "
+        "canonical unseen-mode mass (Good-Turing) is below TARGET, e.g. 0.05, "
+        "and report the chains and gradients it took",
+    )
+    compare.add_argument(
+        "--budget-max-chains",
+        type=_integer,
+        default=64,
+        metavar="N",
+        help="cap on chains of --budget (default 64)",
+    )
+    compare.add_argument(
         "--quiet", action="store_true", help="no progress lines on stderr"
     )
 
@@ -312,6 +328,8 @@ def run_compare(arguments: argparse.Namespace) -> int:
         samples=arguments.samples,
         seed=arguments.seed,
         progress=say,
+        budget=arguments.budget,
+        budget_max_chains=arguments.budget_max_chains,
     )
     print(comparison_table(report))
     index = write_report(output, report, runs, model=problem.model, data=problem.data)

@@ -374,6 +374,10 @@ def _record(
     record["ess_per_1000_grads_canonical"] = _finite(1000 * ess / max(grads, 1))
     record["ess_per_second_canonical"] = _finite(ess / wall)
     record["redundant_chains"] = len(diagnostics.redundant_chains)
+    for space in ("raw", "canonical", "function"):
+        for name in ("unseen_mass", "unseen_mass_high", "chao1"):
+            value = summary.get(f"{name}_{space}", float("nan"))
+            record[f"{name}_{space}"] = _finite(value)
     record["compile_seconds"] = result.timings.compile_seconds
     record["warmup_seconds"] = result.timings.warmup_seconds
     record["sampling_seconds"] = result.timings.sampling_seconds
@@ -428,6 +432,8 @@ def compare(
     samples: int = 400,
     seed: int = 0,
     progress: Any = None,
+    budget: float | None = None,
+    budget_max_chains: int = 64,
 ) -> tuple[dict[str, Any], list[Run]]:
     """Sample ``problem`` with every quotient mode and diagnose each run.
 
@@ -445,6 +451,11 @@ def compare(
         samples: kept draws per chain (>= 4).
         seed: seed of the initial points and of the sampler keys.
         progress: optional callable receiving one line per finished method.
+        budget: also run, per method, the chain budget of
+            :func:`symbayes.budget.sample_until_covered` (batches of
+            ``chains`` chains until the canonical unseen-mode mass is below
+            ``budget``) and record the chains and gradients it took.
+        budget_max_chains: the budget's cap on chains.
 
     Returns:
         ``(report, runs)``: the JSON-ready dict with ``problem`` and ``runs``
@@ -460,6 +471,13 @@ def compare(
     check_settings(
         kernel=kernel, quotient=quotient, chains=chains, warmup=warmup, samples=samples
     )
+    if budget is not None and not 0 < budget < 1:
+        raise OptionError("--budget", f"must lie in (0, 1), got {budget!r}")
+    if budget is not None and budget_max_chains < chains:
+        raise OptionError(
+            "--budget-max-chains",
+            f"must be >= --chains ({chains}), got {budget_max_chains!r}",
+        )
     model, data = problem.model, problem.data
     model.check_data(data)  # a Problem built by hand: before any compilation
     keys = jax.random.split(jax.random.key(seed), chains)
@@ -496,6 +514,18 @@ def compare(
         diagnostics = diagnose(result, model=model, data=data, threshold=MODE_THRESHOLD)
         record = _record(mode, kernel, result, diagnostics, wall)
         record["diagnostics_seconds"] = time.perf_counter() - start
+        if budget is not None:
+            record["budget"] = _budget_record(
+                problem,
+                kernel,
+                mode,
+                chains,
+                warmup,
+                samples,
+                seed,
+                budget,
+                budget_max_chains,
+            )
         runs.append(Run(result, diagnostics, record))
         if progress is not None:
             progress(
@@ -529,4 +559,45 @@ def compare(
         "runs": [run.record for run in runs],
         "refused": refused,
     }
+    if budget is not None:
+        report["settings"]["budget"] = {
+            "target": budget,
+            "max_chains": budget_max_chains,
+        }
     return report, runs
+
+
+def _budget_record(
+    problem: Problem,
+    kernel: str,
+    mode: str,
+    chains: int,
+    warmup: int,
+    samples: int,
+    seed: int,
+    target: float,
+    max_chains: int,
+) -> dict[str, Any]:
+    """Chains and gradients until the canonical unseen-mode mass is below target."""
+    from symbayes.budget import sample_until_covered
+
+    budgeted = sample_until_covered(
+        problem.model,
+        data=problem.data,
+        target_unseen=target,
+        batch_chains=chains,
+        max_chains=max_chains,
+        kernel=kernel,
+        quotient=mode,
+        num_warmup=warmup,
+        num_samples=samples,
+        key=seed + 2,
+    )
+    return {
+        "reached": budgeted.reached,
+        "chains": budgeted.num_chains,
+        "grad_evals": budgeted.num_grad_evals,
+        "modes_canonical": int(budgeted.weights.size),
+        "weights": [round(float(w), 4) for w in budgeted.weights],
+        "unseen_mass": budgeted.history[-1].unseen,
+    }

@@ -200,6 +200,16 @@ def comparison_table(report: dict[str, Any]) -> str:
     lines = [_heading(report), group_line.rstrip(), line(columns)]
     lines.append("  ".join("-" * w for w in widths))
     lines.extend(line(row) for row in body)
+    for run in report["runs"]:
+        budget = run.get("budget")
+        if budget:
+            status = "reached" if budget["reached"] else "not reached"
+            lines.append(
+                f"chain budget {run['kernel']}/{run['method']}: unseen-mode mass "
+                f"{budget['unseen_mass']:.3f} ({status}) with {budget['chains']} "
+                f"chains, {budget['grad_evals']:.3g} gradients, "
+                f"{budget['modes_canonical']} canonical mode(s)"
+            )
     for refusal in report.get("refused", []):
         lines.append(
             f"{refusal['kernel']}/{refusal['method']}: refused, "

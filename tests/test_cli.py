@@ -176,6 +176,8 @@ def run_refused(arguments: list[str], capsys) -> str:
         (["--model", "ppca", "--activation", "relu"], "--activation applies to"),
         (["--model", "mlp", "--components", "0"], "argument --components: must be"),
         (["--model", "ppca", "--latent", "9"], "--latent: must be between 1 and 5"),
+        (["--budget", "2"], "--budget: must lie in (0, 1)"),
+        (["--budget", "0.05", "--budget-max-chains", "1"], "--budget-max-chains: must"),
     ],
 )
 def test_bad_arguments_give_one_line_and_exit_code_2(

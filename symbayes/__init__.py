@@ -22,11 +22,15 @@ from symbayes.results import SampleResult, load_result
 from symbayes.samplers import polynomial_schedule, sample
 from symbayes.symmetry import (
     AxisEntry,
+    ContinuousSymmetry,
     GroupElement,
     HiddenAxis,
+    MatrixAxis,
+    MatrixEntry,
     Symmetry,
     SymmetryError,
     UnitKey,
+    canonicalize_continuous,
     check_invariance,
     classify_symmetry,
 )
@@ -53,11 +57,17 @@ __all__ = [
     "check_invariance",
     "classify_symmetry",
     "unseen_mode_mass",
+    "ContinuousSymmetry",
+    "MatrixAxis",
+    "MatrixEntry",
+    "canonicalize_continuous",
 ]
 
 _SUBMODULES = frozenset(
     {
+        "adaptation",
         "assignment",
+        "budget",
         "canonical",
         "checkpoint",
         "cli",
@@ -65,12 +75,15 @@ _SUBMODULES = frozenset(
         "datasets",
         "diagnostics",
         "draws",
+        "driver",
+        "kernels",
         "models",
         "quotient",
         "report",
         "results",
         "samplers",
         "symmetry",
+        "validation",
     }
 )
 

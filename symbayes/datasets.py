@@ -11,7 +11,10 @@ train/test pair that the models and samplers of ``symbayes`` consume:
   target last) and reports malformed input with the file, line and column.
 * :func:`make_sinusoidal`, :func:`make_teacher_mlp`,
   :func:`make_gaussian_mixture` and :func:`make_ppca` draw synthetic data from
-  NumPy generators seeded by an explicit ``seed``.
+  NumPy generators seeded by an explicit ``seed``;
+  :func:`make_signal_classification` (1-D signals, for convolutional
+  networks) and :func:`make_sequence_regression` (token sequences, for
+  attention) likewise.
 
 Every loader and generator standardises with *training-set* statistics: each
 feature and the target get mean 0 and standard deviation 1 on the training
@@ -45,6 +48,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 __all__ = [
+    "SIGNAL_MOTIFS",
     "Dataset",
     "as_data_tuple",
     "available",
@@ -52,6 +56,8 @@ __all__ = [
     "load_csv",
     "make_gaussian_mixture",
     "make_ppca",
+    "make_sequence_regression",
+    "make_signal_classification",
     "make_sinusoidal",
     "make_teacher_mlp",
 ]
@@ -924,3 +930,214 @@ def _check_count(what: str, value: int, minimum: int) -> None:
 def _check_nonnegative(what: str, value: float) -> None:
     if not (math.isfinite(value) and value >= 0):
         raise ValueError(f"{what} must be finite and >= 0, got {value!r}")
+
+
+# --------------------------------------------------------------------------
+# synthetic sets for convolutional and attention networks
+# --------------------------------------------------------------------------
+
+#: Motifs of :func:`make_signal_classification`, one per class, in order.
+SIGNAL_MOTIFS = ("bump", "burst", "step", "wavelet")
+
+
+def _signal_motif(kind: str, t: np.ndarray, width: float) -> np.ndarray:
+    """A motif centred at ``t = 0`` (``t`` in samples), peak magnitude about 1."""
+    envelope = np.exp(-0.5 * (t / width) ** 2)
+    if kind == "bump":
+        return envelope
+    if kind == "burst":
+        return envelope * np.sin(2.0 * np.pi * t / max(width, 1.0))
+    if kind == "step":
+        return np.tanh(t / width)
+    return -(t / width) * np.exp(0.5 - 0.5 * (t / width) ** 2)  # wavelet
+
+
+def make_signal_classification(
+    num_points: int = 200,
+    length: int = 32,
+    num_classes: int = 3,
+    noise: float = 0.3,
+    seed: int = 0,
+    *,
+    num_test: int = 0,
+    standardize: bool = False,
+    dtype: DTypeLike = np.float32,
+) -> Dataset:
+    """1-D signals with one motif at a random position; the class is the motif.
+
+    Class ``c`` carries motif ``SIGNAL_MOTIFS[c]``: a Gaussian ``"bump"``, an
+    oscillating ``"burst"`` (a windowed sine), a ``"step"`` (a smooth edge
+    from -1 to +1) or a ``"wavelet"`` (a derivative-of-Gaussian pulse), of
+    width ``length / 16`` samples, amplitude uniform on ``[0.8, 1.2]``,
+    centred at a uniform position in the middle half of the signal, plus
+    white noise of standard deviation ``noise``. Classes are balanced in
+    expectation (uniform labels). A translation-invariant detector
+    (convolution, pooling) separates them; the task for :class:`~symbayes.
+    models.CNN`, e.g. ``CNN((length, 1), channels=(4,), pooling="avg",
+    dense=(num_classes,), likelihood="categorical")``.
+
+    Args:
+        num_points: number of training signals.
+        length: samples per signal (at least 8).
+        num_classes: number of classes, 2 to ``len(SIGNAL_MOTIFS)``.
+        noise: standard deviation of the white noise.
+        seed: seed of ``np.random.default_rng``.
+        num_test: number of extra, independent test signals.
+        standardize: standardise every sample position with training-set
+            statistics (off by default: the signals are on a unit scale); the
+            labels are never standardised.
+        dtype: floating dtype of the returned arrays.
+
+    Returns:
+        A :class:`Dataset` with ``X`` of shape ``(n, length)`` (one channel;
+        a model reads it as ``(n, length, 1)``), features ``"t0"`` to
+        ``"t<length-1>"``, and class labels ``0 .. num_classes - 1`` (as
+        floats) as the target.
+
+    Raises:
+        ValueError: for a bad size, class count or noise.
+
+    Examples:
+        >>> data = make_signal_classification(60, length=16, num_test=20)
+        >>> data.X_train.shape, data.X_test.shape
+        ((60, 16), (20, 16))
+        >>> sorted(set(data.y_train.astype(int).tolist()))
+        [0, 1, 2]
+    """
+    _check_count("num_points", num_points, 1)
+    _check_count("length", length, 8)
+    _check_count("num_classes", num_classes, 2)
+    _check_count("num_test", num_test, 0)
+    _check_nonnegative("noise", noise)
+    if num_classes > len(SIGNAL_MOTIFS):
+        raise ValueError(
+            f"num_classes must be <= {len(SIGNAL_MOTIFS)} (motifs "
+            f"{SIGNAL_MOTIFS}), got {num_classes}"
+        )
+    rng = np.random.default_rng(seed)
+    width = length / 16.0
+    samples = np.arange(length, dtype=np.float64)
+
+    def draw(n: int) -> tuple[np.ndarray, np.ndarray]:
+        labels = rng.integers(0, num_classes, size=n)
+        centres = rng.uniform(0.25 * length, 0.75 * length, size=n)
+        amplitudes = rng.uniform(0.8, 1.2, size=n)
+        X = noise * rng.standard_normal((n, length))
+        for i in range(n):
+            motif = _signal_motif(SIGNAL_MOTIFS[labels[i]], samples - centres[i], width)
+            X[i] += amplitudes[i] * motif
+        return X, labels.astype(float)
+
+    X_train, y_train = draw(num_points)
+    X_test, y_test = draw(num_test)
+    return _make_dataset(
+        name="signal-classification",
+        X_train=X_train,
+        y_train=y_train,
+        X_test=X_test,
+        y_test=y_test,
+        feature_names=tuple(f"t{i}" for i in range(length)),
+        standardize=standardize,
+        standardize_y=False,
+        dtype=_check_dtype(dtype),
+        source=(
+            f"synthetic: {num_classes}-class 1-D signals of length {length} "
+            f"(motifs {SIGNAL_MOTIFS[:num_classes]}), noise sd {noise}, seed "
+            f"{seed}; y = class"
+        ),
+    )
+
+
+def make_sequence_regression(
+    num_points: int = 200,
+    length: int = 8,
+    num_features: int = 2,
+    sharpness: float = 2.0,
+    noise: float = 0.1,
+    seed: int = 0,
+    *,
+    num_test: int = 0,
+    standardize: bool = True,
+    dtype: DTypeLike = np.float32,
+) -> Dataset:
+    """Sequences whose target is a similarity-weighted retrieval (one attention head).
+
+    Tokens ``x_t ~ N(0, I_d)``, ``t = 1..T``; every token ``t`` attends to
+    the tokens ``s`` whose *key* feature ``x_{s,1}`` is similar to its own,
+    and reads their *value* feature ``x_{s,0}``:
+
+    .. math::
+
+        y = \\frac{1}{T} \\sum_t \\sum_s
+            \\mathrm{softmax}_s(\\beta\\, x_{t,1} x_{s,1})\\, x_{s,0}
+            + \\varepsilon, \\qquad \\varepsilon \\sim N(0, \\sigma^2),
+
+    with ``beta = sharpness``: a single self-attention head with mean pooling
+    (query = key map ``e_1``, value map ``e_0``) computes it exactly, so it is
+    the task for :class:`~symbayes.models.AttentionNet` with
+    ``input_shape=(length, num_features)``. The other features are
+    distractors.
+
+    Args:
+        num_points: number of training sequences.
+        length: tokens per sequence ``T`` (at least 2).
+        num_features: token dimension ``d`` (at least 2).
+        sharpness: inverse temperature ``beta`` (>= 0).
+        noise: standard deviation of the observation noise (raw units).
+        seed: seed of ``np.random.default_rng``.
+        num_test: number of extra, independent test sequences.
+        standardize: standardise features and target with training-set
+            statistics.
+        dtype: floating dtype of the returned arrays.
+
+    Returns:
+        A :class:`Dataset` with ``X`` of shape ``(n, length * num_features)``
+        (token-major: a model reads it as ``(n, length, num_features)``),
+        features ``"t<t>_x<j>"``.
+
+    Raises:
+        ValueError: for a bad size, sharpness or noise.
+
+    Examples:
+        >>> data = make_sequence_regression(50, length=6, num_features=3)
+        >>> data.X_train.shape, data.y_train.shape
+        ((50, 18), (50,))
+    """
+    _check_count("num_points", num_points, 1)
+    _check_count("length", length, 2)
+    _check_count("num_features", num_features, 2)
+    _check_count("num_test", num_test, 0)
+    _check_nonnegative("sharpness", sharpness)
+    _check_nonnegative("noise", noise)
+    rng = np.random.default_rng(seed)
+
+    def draw(n: int) -> tuple[np.ndarray, np.ndarray]:
+        tokens = rng.standard_normal((n, length, num_features))
+        keys, values = tokens[..., 1], tokens[..., 0]
+        scores = sharpness * keys[:, :, None] * keys[:, None, :]
+        scores -= scores.max(axis=2, keepdims=True)
+        weights = np.exp(scores)
+        weights /= weights.sum(axis=2, keepdims=True)
+        target = np.einsum("nts,ns->nt", weights, values).mean(axis=1)
+        flat = tokens.reshape(n, length * num_features)
+        return flat, target + noise * rng.standard_normal(n)
+
+    X_train, y_train = draw(num_points)
+    X_test, y_test = draw(num_test)
+    return _make_dataset(
+        name="sequence-regression",
+        X_train=X_train,
+        y_train=y_train,
+        X_test=X_test,
+        y_test=y_test,
+        feature_names=tuple(
+            f"t{t}_x{j}" for t in range(length) for j in range(num_features)
+        ),
+        standardize=standardize,
+        dtype=_check_dtype(dtype),
+        source=(
+            f"synthetic: similarity-weighted retrieval over {length} tokens of "
+            f"dimension {num_features}, sharpness {sharpness}, noise sd {noise}, "
+            f"seed {seed}"
+        ),
+    )

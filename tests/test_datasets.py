@@ -404,6 +404,7 @@ def test_generators_reject_bad_arguments() -> None:
 
 def test_public_api() -> None:
     assert set(datasets.__all__) == {
+        "SIGNAL_MOTIFS",
         "Dataset",
         "as_data_tuple",
         "available",
@@ -411,6 +412,8 @@ def test_public_api() -> None:
         "load_csv",
         "make_gaussian_mixture",
         "make_ppca",
+        "make_sequence_regression",
+        "make_signal_classification",
         "make_sinusoidal",
         "make_teacher_mlp",
     }

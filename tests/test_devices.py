@@ -9,11 +9,13 @@ timeout, and a plain ``pytest`` runs them.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import jax
+import numpy as np
 import pytest
 import targets
 
@@ -102,3 +104,52 @@ def test_sharded_cases_on_four_host_devices():
         timeout=600,
     )
     _check(completed)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_two_processes_give_the_draws_of_one(tmp_path):
+    """``jax.distributed`` on localhost, 2 processes x 2 devices; resume too."""
+    sys.path.insert(0, str(MULTIDEVICE))
+    try:
+        import sharded_cases
+    finally:
+        sys.path.remove(str(MULTIDEVICE))
+    port = _free_port()
+    command = [sys.executable, str(MULTIDEVICE / "two_processes.py")]
+    env = _environment(2)
+    workers = [
+        subprocess.Popen(
+            [*command, str(k), str(port), str(tmp_path)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for k in range(2)
+    ]
+    try:
+        outputs = [worker.communicate(timeout=400)[0] for worker in workers]
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+    for worker, output in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, output[-6000:]
+    reference = sharded_cases.run()  # one process, one device
+    for k in range(2):
+        assert (tmp_path / "checkpoint" / f"process-{k}" / "meta.json").exists()
+        for name in ("full", "resumed"):
+            with np.load(tmp_path / f"process-{k}-{name}.npz") as saved:
+                for leaf, value in reference.draws.items():
+                    np.testing.assert_array_equal(saved[f"draw_{leaf}"], value)
+                for stat, value in reference.sample_stats.items():
+                    np.testing.assert_array_equal(saved[f"stat_{stat}"], value)
+                assert int(saved["num_grad_evals"]) == reference.timings.num_grad_evals

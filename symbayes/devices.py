@@ -303,6 +303,15 @@ def pool_chains(
     return local_block(pooled, layout), report
 
 
+def common_seed(seed: int, layout: ChainLayout) -> int:
+    """Process 0's seed on every process (``key=None`` draws one per process)."""
+    if layout.process_count == 1:
+        return seed
+    from jax.experimental import multihost_utils
+
+    return int(multihost_utils.broadcast_one_to_all(np.asarray(seed, np.int64)))
+
+
 def sum_over_processes(value: float, layout: ChainLayout, op: str = "sum") -> float:
     """A host number summed (or maxed) over processes."""
     if layout.process_count == 1:

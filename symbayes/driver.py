@@ -17,6 +17,11 @@ on CPU and vectorized elsewhere. The random key of chain ``c`` at transition
 so the draws do not depend on either (up to floating-point reassociation
 between vmapped and unvmapped code).
 
+**Several devices.** With a :class:`symbayes.devices.ChainLayout`
+(``sample(devices=...)``) every program is wrapped in ``shard_map`` over the
+chain axis and the keys are those of the global chain indices, so the draws
+do not depend on the number of devices either (:mod:`symbayes.devices`).
+
 **Compiled runners are cached** per kernel, quotient mode, problem, shapes
 and settings (:func:`cache_info`): a second ``sample()`` call with the same
 model and sizes compiles nothing, even with other data of the same shape
@@ -328,9 +333,7 @@ class Runners:
 
             return run
 
-        return self._compiled(
-            "init", build, (True, False, True), positions, data, keys
-        )
+        return self._compiled("init", build, (True, False, True), positions, data, keys)
 
     def warmup_chunk(self, chains: Any, data: Any, keys: jax.Array, start, end):
         settings = self.settings
@@ -386,9 +389,7 @@ class Runners:
             return run
 
         batched = (True, False, True, False, False)
-        return self._compiled(
-            "warmup", build, batched, chains, data, keys, start, end
-        )
+        return self._compiled("warmup", build, batched, chains, data, keys, start, end)
 
     def end_warmup(self, chains: Any, data: Any):
         method = self.settings.chain_method
@@ -490,9 +491,7 @@ class Runners:
             return run
 
         batched = (True, False, True, False, False)
-        return self._compiled(
-            "sample", build, batched, chains, data, keys, start, end
-        )
+        return self._compiled("sample", build, batched, chains, data, keys, start, end)
 
 
 _SINKS: dict[Hashable, ProgressSink] = {}

@@ -31,7 +31,7 @@ from symbayes import driver
 from symbayes.canonical import canonicalize, check_finite, relabel
 from symbayes.checkpoint import Checkpoint, data_hash
 from symbayes.datasets import as_data_tuple
-from symbayes.devices import gather_output, layout_for, local_block
+from symbayes.devices import common_seed, gather_output, layout_for, local_block
 from symbayes.kernels import KERNELS, Kernel, make_kernel, polynomial_schedule
 from symbayes.quotient import (
     KeyChoice,
@@ -619,7 +619,11 @@ def sample(
         method = "sequential" if layout.devices[0].platform == "cpu" else "vectorized"
     if kernel_obj.cross_chain and method != "vectorized":
         method = "vectorized"
+    drawn = key is None
     key, seed = normalize_key(key)
+    if drawn and layout is not None and layout.process_count > 1:
+        seed = common_seed(seed, layout)  # every process samples the same run
+        key = jax.random.key(seed)
     init_key, setup_key, run_key = jax.random.split(key, 3)
     template_shape = _template(info, init_params, num_chains, init_key)
     num_params = num_coordinates(template_shape)

@@ -18,7 +18,7 @@ small and noisy (say so when quoting it).
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/devices.py            # 8 chains, 150 + 150
+    .venv/bin/python benchmarks/devices.py            # 8 chains, 150 + 1500
     .venv/bin/python benchmarks/devices.py --quick    # a smoke run
 
 Results: ``benchmarks/results/devices_cpu.json`` (``--quick``:
@@ -53,6 +53,9 @@ def worker(config: str, size: dict, seed: int) -> dict:
     from symbayes.models import MLP
 
     jax.config.update("jax_platforms", "cpu")
+    # compiled programs kept across the worker processes (compile time is
+    # reported apart from the sampling time either way)
+    jax.config.update("jax_compilation_cache_dir", str(ROOT / ".jax-cache"))
     _, devices = CONFIGS[config]
     data = load("sinusoidal")
     before = load_average()
@@ -149,7 +152,7 @@ def main(argv: list[str] | None = None) -> dict:
     sys.path.insert(0, str(HERE))
     from machine import machine_info, source_version, versions
 
-    size = {"chains": 8, "warmup": 150, "samples": 150}
+    size = {"chains": 8, "warmup": 150, "samples": 1500}
     if args.quick:
         size = {"chains": 4, "warmup": 20, "samples": 20}
     records = []

@@ -89,3 +89,9 @@ def test_sharded_run_resumes_draw_for_draw(tmp_path, monkeypatch, reference):
     # the layout is part of the run's identity
     with pytest.raises(ValueError, match="belongs to a different run"):
         run(devices=2, checkpoint=folder)
+
+
+def test_vectorized_chains_per_device_give_the_vectorized_draws():
+    """The GPU path (vmap inside each device) on 2 of the 4 CPU devices."""
+    one = run(chain_method="vectorized")
+    assert_same(one, run(chain_method="vectorized", devices=2))

@@ -35,6 +35,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 CONFIGS = {"one": (1, None), "sharded-1": (2, 1), "sharded-2": (2, 2)}
@@ -138,6 +140,26 @@ def launch(config: str, size: dict, seed: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def summarise(records: list[dict]) -> dict:
+    """Best and median chains x draws per second per configuration, and ratios."""
+    summary = {}
+    for config in CONFIGS:
+        rates = [r["chain_draws_per_second"] for r in records if r["config"] == config]
+        summary[config] = {
+            "chain_draws_per_second_all": rates,
+            "chain_draws_per_second_best": max(rates),
+            "chain_draws_per_second_median": float(np.median(rates)),
+        }
+    for config in CONFIGS:
+        for stat in ("best", "median"):
+            summary[config][f"speedup_{stat}_vs_one"] = round(
+                summary[config][f"chain_draws_per_second_{stat}"]
+                / summary["one"][f"chain_draws_per_second_{stat}"],
+                3,
+            )
+    return summary
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny smoke run")
@@ -168,18 +190,7 @@ def main(argv: list[str] | None = None) -> dict:
                 flush=True,
             )
     checksums = {r["draws_checksum"] for r in records}
-    summary = {}
-    for config in CONFIGS:
-        rates = [r["chain_draws_per_second"] for r in records if r["config"] == config]
-        summary[config] = {
-            "chain_draws_per_second_best": max(rates),
-            "chain_draws_per_second_all": rates,
-        }
-    base = summary["one"]["chain_draws_per_second_best"]
-    for config in CONFIGS:
-        summary[config]["speedup_vs_one"] = round(
-            summary[config]["chain_draws_per_second_best"] / base, 3
-        )
+    summary = summarise(records)
     report = {
         "benchmark": "devices",
         "command": "python benchmarks/devices.py "

@@ -8,10 +8,12 @@ Cases:
   BNN on ``power-plant``, the largest bundled dataset (8611 training rows,
   minibatches of 32).
 
-Chains are vmapped in one program. ``diagnose`` (modes, R-hat) sees the first
-32 chains; canonical and function ESS are computed over all chains and used
-for the rates. Results: ``benchmarks/results/gpu_<tag>.json``, shown next to
-the CPU many-chain case in ``RESULTS.md`` (``report.py``).
+Chains are split over the devices (``sample(devices=...)``, ``--devices``,
+default all that JAX sees) and vmapped on each. ``diagnose`` (modes, R-hat)
+sees the first 32 chains; canonical and function ESS are computed over all
+chains and used for the rates. Results:
+``benchmarks/results/gpu_<tag>.json``, shown next to the CPU many-chain case
+in ``RESULTS.md`` (``report.py``).
 
 Run on a machine with a GPU (JAX with CUDA)::
 
@@ -57,6 +59,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--output", type=Path, default=run.HERE / "results")
     parser.add_argument("--tag", help="default: <backend> or <backend>-tiny")
     parser.add_argument("--no-report", action="store_true")
+    parser.add_argument(
+        "--devices",
+        type=int,
+        help="split the chains over this many devices (default: all JAX sees)",
+    )
     args = parser.parse_args(argv)
     scale = "tiny" if args.tiny else "full"
     backend = jax.default_backend()
@@ -66,6 +73,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.chains:
         for size in sizes.values():
             size["chains"] = args.chains
+    for size in sizes.values():  # sample(devices=...): chains over the devices
+        size["devices"] = args.devices or len(jax.devices())
     report = {
         "benchmark": "gpu",
         "tag": tag,

@@ -362,6 +362,8 @@ def run_symbayes(
         options["num_integration_steps"] = HMC_STEPS
     if kernel == "nuts":
         options["max_num_doublings"] = size.get("max_tree_depth", 10)
+    if "devices" in size:  # chains split over devices (benchmarks/gpu.py)
+        options["devices"] = size["devices"]
     if sg:
         options["step_size"] = problem.sg_step_size
         options["batch_size"] = min(32, int(problem.data[0].shape[0]))

@@ -17,6 +17,11 @@ on CPU and vectorized elsewhere. The random key of chain ``c`` at transition
 so the draws do not depend on either (up to floating-point reassociation
 between vmapped and unvmapped code).
 
+**Several devices.** With a :class:`symbayes.devices.ChainLayout`
+(``sample(devices=...)``) every program is wrapped in ``shard_map`` over the
+chain axis and the keys are those of the global chain indices, so the draws
+do not depend on the number of devices either (:mod:`symbayes.devices`).
+
 **Compiled runners are cached** per kernel, quotient mode, problem, shapes
 and settings (:func:`cache_info`): a second ``sample()`` call with the same
 model and sizes compiles nothing, even with other data of the same shape
@@ -126,12 +131,16 @@ def _signature(tree: Any) -> Hashable:
 
 
 def compiled(
-    key: Hashable, build: Callable[[], Callable], *args: Any
+    key: Hashable,
+    build: Callable[[], Callable],
+    *args: Any,
+    in_shardings: Any = None,
 ) -> tuple[Any, float]:
     """A compiled program for ``key`` and the shapes of ``args``, and its compile time.
 
     ``build()`` returns the function to ``jax.jit``; it is called only on a
-    cache miss. Returns ``(executable, seconds spent compiling)``.
+    cache miss. ``in_shardings`` go to ``jax.jit`` (sharded runs). Returns
+    ``(executable, seconds spent compiling)``.
     """
     full_key = (key, _signature(args))
     if full_key in _RUNNERS:
@@ -140,7 +149,8 @@ def compiled(
         return _RUNNERS[full_key], 0.0
     _STATS.misses += 1
     start = time.perf_counter()
-    executable = jax.jit(build()).lower(*args).compile()
+    options = {} if in_shardings is None else {"in_shardings": in_shardings}
+    executable = jax.jit(build(), **options).lower(*args).compile()
     seconds = time.perf_counter() - start
     _RUNNERS[full_key] = executable
     while len(_RUNNERS) > _CACHE_SIZE:
@@ -246,8 +256,10 @@ class RunOutput(NamedTuple):
     pooling: list
 
 
-def _chain_keys(root: jax.Array, num_chains: int) -> jax.Array:
-    return jax.vmap(lambda c: jax.random.fold_in(root, c))(jnp.arange(num_chains))
+def _chain_keys(root: jax.Array, num_chains: int, indices: Any = None) -> jax.Array:
+    """Key of chain ``c``: ``fold_in(root, c)``, ``c`` the global chain index."""
+    indices = jnp.arange(num_chains) if indices is None else jnp.asarray(indices)
+    return jax.vmap(lambda c: jax.random.fold_in(root, c))(indices)
 
 
 class Runners:
@@ -262,8 +274,10 @@ class Runners:
         template: Any,
         settings: Settings,
         num_data: int | None,
+        layout: Any = None,
     ) -> None:
         self.kernel = kernel
+        self.layout = layout  # a symbayes.devices.ChainLayout, or None
         self.quotient = quotient
         self.problem = problem
         self.template = template
@@ -276,6 +290,7 @@ class Runners:
             settings,
             num_data,
             _signature(template),
+            None if layout is None else layout.key,
         )
         sink_key = ("sink", *self.key)
         if sink_key not in _SINKS:
@@ -288,6 +303,25 @@ class Runners:
             target, self.quotient, self.template, self.settings.num_warmup
         )
 
+    def _compiled(self, name: str, build: Callable, batched: tuple, *args: Any):
+        """:func:`compiled`, wrapped in ``shard_map`` over the chains when sharded."""
+        if self.layout is None:
+            return compiled((*self.key, name), build, *args)
+        from symbayes.devices import Placed, shard_build
+
+        build, shardings = shard_build(build, self.layout, batched)
+        program, seconds = compiled(
+            (*self.key, name), build, *args, in_shardings=shardings
+        )
+        return Placed(program, shardings), seconds
+
+    def _indices(self, keys: jax.Array) -> jax.Array:
+        """Indices (within the process) of the chains of ``keys``, for progress."""
+        from symbayes.devices import device_offset
+
+        count = keys.shape[0]
+        return jnp.arange(count) + device_offset(self.layout, count)
+
     # ------------------------------------------------------------- phases
     def init(self, positions: Any, data: Any, keys: jax.Array):
         method = self.settings.chain_method
@@ -299,7 +333,7 @@ class Runners:
 
             return run
 
-        return compiled((*self.key, "init"), build, positions, data, keys)
+        return self._compiled("init", build, (True, False, True), positions, data, keys)
 
     def warmup_chunk(self, chains: Any, data: Any, keys: jax.Array, start, end):
         settings = self.settings
@@ -349,12 +383,13 @@ class Runners:
                     chain, (grads, divergent) = jax.lax.scan(body, chain, steps)
                     return chain, grads.sum(), divergent.sum()
 
-                indices = jnp.arange(settings.num_chains)
+                indices = self._indices(keys)
                 return map_chains(per_chain, method, chains, keys, indices)
 
             return run
 
-        return compiled((*self.key, "warmup"), build, chains, data, keys, start, end)
+        batched = (True, False, True, False, False)
+        return self._compiled("warmup", build, batched, chains, data, keys, start, end)
 
     def end_warmup(self, chains: Any, data: Any):
         method = self.settings.chain_method
@@ -371,7 +406,7 @@ class Runners:
 
             return run
 
-        return compiled((*self.key, "end_warmup"), build, chains, data)
+        return self._compiled("end_warmup", build, (True, False), chains, data)
 
     def warmup_all(self, chains: Any, data: Any, keys: jax.Array):
         method = self.settings.chain_method
@@ -384,7 +419,9 @@ class Runners:
 
             return run
 
-        return compiled((*self.key, "warmup_all"), build, chains, data, keys)
+        return self._compiled(
+            "warmup_all", build, (True, False, True), chains, data, keys
+        )
 
     def sample_chunk(self, chains: Any, data: Any, keys: jax.Array, start, end):
         """Draws ``[start, end)`` (kept-draw indices) of every chain."""
@@ -448,12 +485,13 @@ class Runners:
                         lambda c, d: one_draw(c, key, d, index), chain, draws
                     )
 
-                indices = jnp.arange(settings.num_chains)
+                indices = self._indices(keys)
                 return map_chains(per_chain, method, chains, keys, indices)
 
             return run
 
-        return compiled((*self.key, "sample"), build, chains, data, keys, start, end)
+        batched = (True, False, True, False, False)
+        return self._compiled("sample", build, batched, chains, data, keys, start, end)
 
 
 _SINKS: dict[Hashable, ProgressSink] = {}
@@ -526,8 +564,10 @@ def run(
     kernel = runners.kernel
     num_chains = settings.num_chains
     init_root, run_root = jax.random.split(key)
-    init_keys = _chain_keys(init_root, num_chains)
-    chain_keys = _chain_keys(run_root, num_chains)
+    layout = runners.layout
+    indices = None if layout is None else layout.indices
+    init_keys = _chain_keys(init_root, num_chains, indices)
+    chain_keys = _chain_keys(run_root, num_chains, indices)
     transitions_probe = kernel_is_stepwise(kernel)
     pool_steps = kernel.pool_steps(settings.num_warmup)
     plan = chunk_plan(
@@ -588,17 +628,30 @@ def run(
                     progress.start_chunk(start, settings.chain_method)
                     tick = time.perf_counter()
                     chains, grads, _ = program(chains, data, chain_keys, start_j, end_j)
-                    num_grad_evals += int(np.sum(jax.device_get(grads)))
+                    num_grad_evals += _real_sum(grads, layout)
                 else:
                     program, seconds = runners.warmup_all(chains, data, chain_keys)
                     compile_seconds += seconds
                     _describe(bar, kernel, runners, "warmup")
                     tick = time.perf_counter()
                     chains, grads = program(chains, data, chain_keys)
-                    num_grad_evals += int(np.sum(jax.device_get(grads)))
+                    num_grad_evals += _real_sum(grads, layout)
                 if end in pool_after and end < settings.num_warmup:
                     host = jax.device_get(chains)
-                    host, report = kernel.pool(host, runners.quotient, runners.template)
+                    if layout is None:
+                        host, report = kernel.pool(
+                            host, runners.quotient, runners.template
+                        )
+                    else:
+                        from symbayes.devices import pool_chains
+
+                        host, report = pool_chains(
+                            lambda c: kernel.pool(
+                                c, runners.quotient, runners.template
+                            ),
+                            host,
+                            layout,
+                        )
                     chains = jax.device_put(host)
                     pooling.append({"step": end, **report})
                 if index == last_warmup:
@@ -628,7 +681,7 @@ def run(
                     lambda x, u=used: np.asarray(x[:, :u]), draws
                 )
                 stats = {k: np.asarray(v[:, :used]) for k, v in stats.items()}
-                num_grad_evals += int(stats["num_grad_evals"].sum())
+                num_grad_evals += _real_sum(stats["num_grad_evals"], layout)
                 kept_params.append(draws)
                 kept_stats.append(stats)
                 progress.offset += used * settings.thinning * num_chains
@@ -680,8 +733,16 @@ def _parameters(runners: Runners, chains: Any, data: Any) -> dict[str, np.ndarra
 
         return run
 
-    program, _ = compiled((*runners.key, "parameters"), build, chains, data)
+    program, _ = runners._compiled("parameters", build, (True, False), chains, data)
     return {k: np.asarray(v) for k, v in jax.device_get(program(chains, data)).items()}
+
+
+def _real_sum(counts: Any, layout: Any) -> int:
+    """Sum of per-chain counts over the real chains (padding chains dropped)."""
+    counts = np.asarray(jax.device_get(counts))
+    if layout is not None:
+        counts = counts[layout.real]
+    return int(counts.sum())
 
 
 def _describe(bar: Any, kernel: Kernel, runners: Runners, phase: str) -> None:

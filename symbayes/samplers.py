@@ -31,6 +31,7 @@ from symbayes import driver
 from symbayes.canonical import canonicalize, check_finite, relabel
 from symbayes.checkpoint import Checkpoint, data_hash
 from symbayes.datasets import as_data_tuple
+from symbayes.devices import common_seed, gather_output, layout_for, local_block
 from symbayes.kernels import KERNELS, Kernel, make_kernel, polynomial_schedule
 from symbayes.quotient import (
     KeyChoice,
@@ -503,6 +504,7 @@ def sample(
     chunk_size: int | None = None,
     progress_bar: bool = True,
     checkpoint: str | Path | None = None,
+    devices: Any = None,
     **kernel_options: Any,
 ) -> SampleResult:
     """Sample a posterior on the quotient of its parameter-space symmetry.
@@ -548,6 +550,13 @@ def sample(
         progress_bar: show a tqdm bar (compilation, warmup, sampling).
         checkpoint: a folder; chunks and states are saved there and a killed
             run resumes from it (refused if it belongs to another run).
+            With several processes each writes ``<checkpoint>/process-<k>/``.
+        devices: split the chains over devices (:mod:`symbayes.devices`):
+            ``None`` (one device; every device of every process after
+            ``jax.distributed.initialize()``), an int (the first ``n`` of
+            ``jax.devices()``) or a list of devices. Chains that do not divide
+            evenly are padded with dummy chains that are dropped; the same
+            key gives the same draws on any number of devices.
         **kernel_options: options of the kernel, e.g. ``step_size``,
             ``inverse_mass_matrix``, ``dense_mass``, ``target_acceptance_rate``,
             ``adaptation`` (``"per_chain"``, ``"pooled"``, ``"raw_pooled"``),
@@ -587,6 +596,7 @@ def sample(
         reparam_check,
     )
     kernel_obj = make_kernel(kernel, kernel_options)
+    layout = layout_for(devices, num_chains, kernel_obj)
     if quotient not in kernel_obj.quotients:
         raise ValueError(
             f"kernel {kernel_obj.name!r} does not support quotient={quotient!r}; it "
@@ -605,9 +615,15 @@ def sample(
     if kernel_obj.minibatch:
         kernel_obj.resolved_batch_size(info.num_data)
     method = driver.resolve_chain_method(chain_method)
+    if layout is not None and chain_method == "auto":
+        method = "sequential" if layout.devices[0].platform == "cpu" else "vectorized"
     if kernel_obj.cross_chain and method != "vectorized":
         method = "vectorized"
+    drawn = key is None
     key, seed = normalize_key(key)
+    if drawn and layout is not None and layout.process_count > 1:
+        seed = common_seed(seed, layout)  # every process samples the same run
+        key = jax.random.key(seed)
     init_key, setup_key, run_key = jax.random.split(key, 3)
     template_shape = _template(info, init_params, num_chains, init_key)
     num_params = num_coordinates(template_shape)
@@ -673,8 +689,10 @@ def sample(
     )
     positions = program(params)
     _check_initial_logdensity(info, quotient_obj, positions, quotient_key)
+    if layout is not None:
+        positions = local_block(positions, layout)
     settings = driver.Settings(
-        num_chains=int(num_chains),
+        num_chains=int(num_chains if layout is None else layout.num_local),
         num_warmup=int(num_warmup),
         thinning=int(thinning),
         chain_method=method,
@@ -690,12 +708,13 @@ def sample(
         jax.tree_util.tree_map(lambda x: jnp.zeros_like(x), template),
         settings,
         info.num_data,
+        layout,
     )
     config = {
         "kernel": kernel_obj.name,
         "kernel_options": repr(kernel_obj),
         "quotient": quotient,
-        "num_chains": settings.num_chains,
+        "num_chains": int(num_chains),
         "num_warmup": settings.num_warmup,
         "num_samples": int(num_samples),
         "thinning": settings.thinning,
@@ -708,6 +727,8 @@ def sample(
         "warmup_chunk": settings.warmup_chunk,
         "sample_chunk": settings.sample_chunk,
     }
+    if layout is not None:
+        config.update(devices=layout.num_devices, processes=layout.process_count)
     if key_choices:
         config["reparam_keys"] = [
             {
@@ -722,6 +743,8 @@ def sample(
         ]
     store = None
     if checkpoint is not None:
+        if layout is not None and layout.process_count > 1:
+            checkpoint = Path(checkpoint) / f"process-{layout.process_index}"
         store = _open_checkpoint(
             checkpoint, info, config, runners, positions, run_key, num_samples
         )
@@ -729,7 +752,7 @@ def sample(
     bar = None
     if progress_bar:
         bar = tqdm(
-            total=total * settings.num_chains,
+            total=total * settings.num_chains,  # padding chains included
             desc=f"{kernel_obj.name}/{quotient}",
             unit="step",
             leave=False,
@@ -747,6 +770,8 @@ def sample(
     finally:
         if bar is not None:
             bar.close()
+    if layout is not None:
+        out = gather_output(out, layout)
     config["pooling"] = out.pooling
     draws = _postprocess(info, out.positions)
     start = time.perf_counter()

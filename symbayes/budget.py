@@ -174,6 +174,7 @@ def sample_until_covered(
     max_chains: int = 128,
     min_chains: int | None = None,
     space: Space = "canonical",
+    stop_on: Literal["estimate", "upper"] = "estimate",
     function: Callable[[Any], Any] | None = None,
     key: int = 0,
     progress: Callable[[str], None] | None = None,
@@ -194,6 +195,13 @@ def sample_until_covered(
             batch_chains``).
         space: where modes are counted: ``"canonical"`` (default),
             ``"function"`` or ``"raw"`` (the naive baseline).
+        stop_on: ``"estimate"`` stops when the Good-Turing estimate is below
+            ``target_unseen``; ``"upper"`` when the upper end of its
+            interval is (the cautious rule: with every chain in one mode
+            the upper end falls about as ``3.7 / chains``, so a target of
+            0.05 needs some 75 chains, while the estimate is 0 from the
+            first batch; a mode of weight ``w`` is missed by ``n`` chains
+            with probability ``(1 - w)^n``).
         function: invariant outputs for the function space (default: the
             model's ``function_fn(data)``).
         key: int seed; batch ``b`` uses ``fold_in(key, b)`` for its initial
@@ -206,8 +214,9 @@ def sample_until_covered(
         A :class:`BudgetResult`.
 
     Raises:
-        ValueError: a target outside ``(0, 1)``, sizes below 2, a bare log
-            density without ``init_fn``, a space without diagnostics.
+        ValueError: a target outside ``(0, 1)``, sizes below 2, an unknown
+            ``stop_on``, a bare log density without ``init_fn``, a space
+            without diagnostics.
     """
     from symbayes.diagnostics import diagnose, unseen_mode_mass
     from symbayes.models.base import BayesianModel
@@ -222,6 +231,8 @@ def sample_until_covered(
         raise ValueError(
             f"space must be 'canonical', 'function' or 'raw', got {space!r}"
         )
+    if stop_on not in ("estimate", "upper"):
+        raise ValueError(f"stop_on must be 'estimate' or 'upper', got {stop_on!r}")
     min_chains = 2 * batch_chains if min_chains is None else int(min_chains)
     is_model = isinstance(model_or_logdensity_fn, BayesianModel)
     if init_fn is None:
@@ -285,7 +296,8 @@ def sample_until_covered(
                 f"[{record.unseen_interval[0]:.3f}, {record.unseen_interval[1]:.3f}]"
             )
         batch += 1
-        if record.num_chains >= min_chains and record.unseen < target_unseen:
+        measured = record.unseen if stop_on == "estimate" else record.unseen_interval[1]
+        if record.num_chains >= min_chains and measured < target_unseen:
             reached = True
             break
         if record.num_chains >= max_chains:

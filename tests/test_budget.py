@@ -54,6 +54,26 @@ def test_one_canonical_mode_stops_at_the_minimum(budgeted):
     assert budgeted.num_grad_evals == int(budgeted.result.timings.num_grad_evals)
 
 
+def test_stopping_on_the_upper_bound_needs_more_chains():
+    """One mode: the estimate is 0 at once, the interval's upper end falls as
+    about 3.7 / chains (0.46 at 8, 0.31 at 12, 0.23 at 16 chains)."""
+    cautious = sample_until_covered(
+        targets.logdensity,
+        _init,
+        targets.SYMMETRY,
+        target_unseen=0.25,
+        stop_on="upper",
+        batch_chains=4,
+        max_chains=20,
+        key=0,
+        **SMALL,
+    )
+    assert cautious.reached
+    assert [r.num_chains for r in cautious.history] == [4, 8, 12, 16]
+    assert all(r.unseen == 0.0 for r in cautious.history)
+    assert cautious.history[-1].unseen_interval[1] < 0.25
+
+
 def test_batches_have_their_own_keys(budgeted):
     z = np.asarray(budgeted.result.draws["z"])
     assert not np.allclose(z[:4], z[4:])
@@ -81,6 +101,7 @@ def test_wilson_interval_covers_the_share():
         ({"target_unseen": 0.0}, "target_unseen must lie in"),
         ({"batch_chains": 1}, "batch_chains must be an integer >= 2"),
         ({"space": "weights"}, "space must be"),
+        ({"stop_on": "lower"}, "stop_on must be"),
     ],
 )
 def test_bad_settings_are_refused_before_sampling(overrides, message):

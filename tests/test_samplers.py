@@ -154,6 +154,32 @@ def test_fold_refuses_what_is_not_exact():
     np.testing.assert_array_equal(result.adaptation["inverse_mass_matrix"][0], tied)
 
 
+def test_reparam_refuses_where_a_pilot_crosses_its_walls():
+    """This target's sort walls are crossed by ``none`` (its sign-symmetric
+    units overlap), so the pilot refuses before sampling."""
+    with pytest.raises(ValueError, match="would cut this posterior: on axis"):
+        run_target("nuts", "reparam", reparam_check="refuse")
+
+
+def test_trapped_reparam_chains_are_refused_or_warned():
+    """After sampling: a chain whose median log density lies below the none
+    pilot's 0.5% quantile is trapped in a piece of the cut domain."""
+    from symbayes.samplers import _check_reparam_draws
+
+    pilot = np.random.default_rng(0).normal(184.0, 2.0, (4, 200))
+    good = np.random.default_rng(1).normal(184.0, 2.0, (4, 300))
+    _check_reparam_draws(pilot, good, "refuse")  # nothing to say
+    trapped = good.copy()
+    trapped[1] -= 60.0
+    with pytest.raises(ValueError, match=r"trapped chain\(s\) \[1\]"):
+        _check_reparam_draws(pilot, trapped, "refuse")
+    with pytest.warns(UserWarning, match="would cut this posterior"):
+        _check_reparam_draws(pilot, trapped, "warn")
+    higher = good.copy()
+    higher[2] += 60.0  # a mode the pilot missed is no evidence of a cut
+    _check_reparam_draws(pilot, higher, "refuse")
+
+
 def test_dense_mass_matrix_with_reparam(truth):
     result = run_target("nuts", "reparam", dense_mass=True)
     assert result.adaptation["inverse_mass_matrix"].shape == (4, 9, 9)

@@ -587,6 +587,7 @@ def sample(
         reparam_check,
     )
     kernel_obj = make_kernel(kernel, kernel_options)
+    kernel_obj.check_run(int(num_warmup))
     if quotient not in kernel_obj.quotients:
         raise ValueError(
             f"kernel {kernel_obj.name!r} does not support quotient={quotient!r}; it "

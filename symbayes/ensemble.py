@@ -252,7 +252,7 @@ def ensemble_init(
         starts = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *starts)
         new, new_values = optimise(logdensity_fn, starts, num_steps, learning_rate)
         members = jax.tree_util.tree_map(
-            lambda old, fresh: old.at[index].set(fresh), members, new
+            lambda old, fresh, index=index: old.at[index].set(fresh), members, new
         )
         values = values.at[index].set(new_values)
         num_redraws += int(index.size)

@@ -90,6 +90,17 @@ def test_adjusted_mclmc_moments_within_mcse(quotient, truth):
     assert 0.6 < acceptance < 0.99
 
 
+@pytest.mark.parametrize("quotient", ["none", "fold"])
+def test_chees_moments_within_mcse(quotient, truth):
+    result = run_target("chees", quotient, num_warmup=500, num_samples=1000)
+    assert result.num_divergences == 0
+    assert_moments_within_mcse(result.draws, truth)
+    assert_canonical(result.draws)
+    # one trajectory length and step size shared by all chains
+    steps = np.asarray(result.sample_stats["step_size"])
+    np.testing.assert_allclose(steps, steps.flat[0])
+
+
 @pytest.mark.parametrize(
     ("kernel", "options", "message"),
     [
@@ -102,6 +113,9 @@ def test_adjusted_mclmc_moments_within_mcse(quotient, truth):
         ("adjusted_mclmc", {"target_num_integration_steps": 1.0}, ">= 1.2"),
         ("adjusted_mclmc", {"diagonal_preconditioning": "yes"}, "True or False"),
         ("adjusted_mclmc", {"quotient": "reparam"}, "does not support"),
+        ("chees", {"num_warmup": 5}, "num_warmup must be >= 20"),
+        ("chees", {"jitter_amount": 2.0}, "jitter_amount"),
+        ("chees", {"learning_rate": 0.0}, "learning_rate"),
     ],
 )
 def test_bad_options_raise_clear_errors(kernel, options, message, monkeypatch):
@@ -117,7 +131,8 @@ def test_bad_options_raise_clear_errors(kernel, options, message, monkeypatch):
 
 
 def test_registry_lists_the_new_kernels():
-    from symbayes.kernels import KERNELS, MCLMC, AdjustedMCLMC
+    from symbayes.kernels import KERNELS, MCLMC, AdjustedMCLMC, ChEES
 
     assert KERNELS["mclmc"] is MCLMC and not MCLMC.exact
     assert KERNELS["adjusted_mclmc"] is AdjustedMCLMC and AdjustedMCLMC.exact
+    assert KERNELS["chees"] is ChEES and ChEES.cross_chain

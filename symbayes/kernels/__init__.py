@@ -9,6 +9,7 @@ name                kernel                        exact  quotient modes
 ``sghmc``           :class:`SGHMC` (minibatches)  no     none, reparam, fold
 ``mclmc``           :class:`MCLMC` (unadjusted)   no     none, fold
 ``adjusted_mclmc``  :class:`AdjustedMCLMC`        yes    none, fold
+``chees``           :class:`ChEES` (cross-chain)  yes    none, fold
 ==================  ============================  =====  =========================
 
 ``symbayes.sample(kernel="nuts", max_num_doublings=8)`` builds
@@ -21,6 +22,7 @@ from typing import Any
 
 from symbayes.kernels.adjusted_mclmc import AdjustedMCLMC
 from symbayes.kernels.base import Kernel, Target, Transitions
+from symbayes.kernels.chees import ChEES
 from symbayes.kernels.hmc import HMC
 from symbayes.kernels.mclmc import MCLMC
 from symbayes.kernels.nuts import NUTS
@@ -34,6 +36,7 @@ from symbayes.kernels.sgld import SGLD
 
 __all__ = [
     "AdjustedMCLMC",
+    "ChEES",
     "HMC",
     "KERNELS",
     "MCLMC",
@@ -50,7 +53,7 @@ __all__ = [
 ]
 
 KERNELS: dict[str, type[Kernel]] = {
-    cls.name: cls for cls in (NUTS, HMC, SGLD, SGHMC, MCLMC, AdjustedMCLMC)
+    cls.name: cls for cls in (NUTS, HMC, SGLD, SGHMC, MCLMC, AdjustedMCLMC, ChEES)
 }
 
 

@@ -173,7 +173,13 @@ METHODS = (
     *(f"hmc-{q}" for q in ("none", "reparam", "glue")),
     *(f"sgld-{q}" for q in ("none", "fold", "reparam")),
     *(f"sghmc-{q}" for q in ("none", "fold", "reparam")),
+    *(
+        f"{k}-{q}"
+        for k in ("mclmc", "adjusted_mclmc", "chees")
+        for q in ("none", "fold")
+    ),
     "numpyro-nuts",
+    "numpyro-nuts-sequential",
     "stan-nuts",
 )
 SIZES = {
@@ -438,6 +444,9 @@ def _peer_result(problem: Problem, raw: Any, config: dict) -> SampleResult:
 def run_peer(
     problem: Problem, library: str, init: Any, size: dict, seed: int
 ) -> dict[str, Any]:
+    options = {}
+    if library == "numpyro-sequential":
+        library, options = "numpyro", {"chain_method": "sequential"}
     runner = peers.run_numpyro if library == "numpyro" else peers.run_stan
     out = runner(
         problem.model,
@@ -447,6 +456,7 @@ def run_peer(
         samples=size["samples"],
         seed=seed + 1,
         max_tree_depth=size.get("max_tree_depth", 10),
+        **options,
     )
     result = _peer_result(problem, out["draws"], {"library": library})
     record = measure(problem, result, out["seconds"], out["grad_evals"])
@@ -469,6 +479,8 @@ def run_method(
     library, kernel, quotient = "symbayes", *method.split("-", 1)
     if method in ("numpyro-nuts", "stan-nuts"):
         library, kernel, quotient = method.split("-")[0], "nuts", "none"
+    if method == "numpyro-nuts-sequential":
+        library, kernel, quotient = "numpyro-sequential", "nuts", "none"
     base = {
         "problem": problem.name,
         "method": method,

@@ -201,6 +201,11 @@ SIZES = {
     },
 }
 HMC_STEPS = 16
+# MCLMC and adjusted MCLMC move a few integrator steps per transition: they
+# run (and tune over) MCLMC_THINNING x as many transitions, keeping every
+# MCLMC_THINNING-th, so a kept draw costs about as many gradients as a NUTS one
+MCLMC_KERNELS = ("mclmc", "adjusted_mclmc")
+MCLMC_THINNING = 10
 SGHMC_STEPS = 4
 MANY_CHAINS_PROBLEM = "bnn-16-tanh-yacht"
 MAX_DIAGNOSED_CHAINS = 32
@@ -362,6 +367,8 @@ def run_symbayes(
 ) -> dict[str, Any]:
     sg = kernel in ("sgld", "sghmc")
     thinning = size["sg_thinning"] if sg else 1
+    if kernel in MCLMC_KERNELS:  # one short trajectory per transition
+        thinning = MCLMC_THINNING
     warmup = size["warmup"] * thinning
     options: dict[str, Any] = {}
     if kernel == "hmc":

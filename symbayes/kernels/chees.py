@@ -175,6 +175,9 @@ class ChEES(Kernel):
             step = jnp.asarray(self.initial_step_size, dtype)
             return ChEESChain(state, step, jnp.ones((), dtype))
 
+        def flatten(tree: Any) -> jax.Array:
+            return jax.vmap(lambda x: ravel_pytree(x)[0])(tree)
+
         def warmup_all(keys, chains, num_steps, chain_method):
             del chain_method  # cross-chain: always vectorised
             adaptation = adapt_init(
@@ -188,11 +191,13 @@ class ChEES(Kernel):
                 new, info = jax.vmap(
                     lambda k, s: transition(k, s, adaptation.step_size, length)
                 )(step_keys, states)
+                # flat (chain, n) arrays: blackjax's weighted mean mis-broadcasts
+                # leaves of more than two axes
                 adaptation = adapt_update(
                     adaptation,
-                    info.proposal.position,
-                    info.proposal.momentum,
-                    states.position,
+                    flatten(info.proposal.position),
+                    flatten(info.proposal.momentum),
+                    flatten(states.position),
                     info.acceptance_rate,
                     info.is_divergent,
                     ones,

@@ -71,7 +71,6 @@ def test_duplicates_are_redrawn():
     assert not result.duplicates.any()
 
 
-@pytest.mark.slow
 def test_sample_starts_from_an_ensemble():
     from symbayes.datasets import load
     from symbayes.models import MLP
@@ -81,14 +80,17 @@ def test_sample_starts_from_an_ensemble():
         data=load("sinusoidal"),
         init_params="ensemble",
         num_chains=2,
-        num_warmup=30,
+        num_warmup=0,
         num_samples=10,
         kernel="mclmc",
+        L=1.0,
+        step_size=0.05,  # fixed: no tuner to compile
         key=0,
         progress_bar=False,
     )
     report = result.config["ensemble"]
     assert report["num_steps"] == 1000 and len(report["modes"]) == 2
+    assert report["num_modes"] + report["num_duplicates"] == 2
 
 
 @pytest.mark.parametrize(

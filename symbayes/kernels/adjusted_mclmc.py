@@ -12,7 +12,7 @@ size, unlike unadjusted MCLMC.
 Tuning is blackjax's ``adjusted_mclmc_find_L_and_step_size`` over the whole
 warmup of each chain: dual averaging of the step size to
 ``target_acceptance_rate`` at a fixed mean trajectory length of
-``target_num_integration_steps`` steps (a third of warmup), a diagonal
+``target_num_integration_steps`` steps (default 8; a third of warmup), a diagonal
 preconditioner from the next third, then dual averaging again.
 
 **Quotients.** ``none``; ``fold`` canonicalises position and gradient after
@@ -83,8 +83,11 @@ class AdjustedMCLMC(Kernel):
         step_size: a fixed step size (with ``L``).
         target_acceptance_rate: dual-averaging target.
         target_num_integration_steps: the mean number of steps per
-            trajectory the tuner calibrates the step size at (blackjax's
-            default 2; the tuned ``L`` is this times the step size).
+            trajectory the tuner calibrates the step size at (the tuned
+            ``L`` is this times the step size). Default 8, not blackjax's
+            2: on the 1-3-1 tanh BNN of the benchmark suite (4 chains, 5000
+            warmup, 500 draws thinned 10x) 2 gave a minimum function ESS of
+            16 and canonical R-hat 1.34, 8 gave 269 and 1.01.
         diagonal_preconditioning: tune a diagonal preconditioner.
         random_trajectory_length: draw the number of steps uniformly (else
             always ``ceil(L / step_size)``).
@@ -97,7 +100,7 @@ class AdjustedMCLMC(Kernel):
     L: float | None = None
     step_size: float | None = None
     target_acceptance_rate: float = 0.9
-    target_num_integration_steps: float = 2.0
+    target_num_integration_steps: float = 8.0
     diagonal_preconditioning: bool = True
     random_trajectory_length: bool = True
 

@@ -141,7 +141,12 @@ def _numpyro_ppca(model: PPCA):
 
 
 def _numpyro_mcmc(
-    fn, chains: int, warmup: int, samples: int, max_tree_depth: int = 10
+    fn,
+    chains: int,
+    warmup: int,
+    samples: int,
+    max_tree_depth: int = 10,
+    chain_method: str = "vectorized",
 ) -> MCMC:
     kernel = NUTS(
         fn, target_accept_prob=0.8, max_tree_depth=max_tree_depth, dense_mass=False
@@ -151,7 +156,7 @@ def _numpyro_mcmc(
         num_warmup=warmup,
         num_samples=samples,
         num_chains=chains,
-        chain_method="vectorized",
+        chain_method=chain_method,
         progress_bar=False,
     )
 
@@ -222,8 +227,12 @@ def run_numpyro(
     samples: int,
     seed: int,
     max_tree_depth: int = 10,
+    chain_method: str = "vectorized",
 ) -> dict[str, Any]:
     """numpyro NUTS (diagonal mass matrix, target acceptance 0.8).
+
+    ``chain_method``: numpyro's ``"vectorized"`` (vmap over chains) or
+    ``"sequential"`` (one chain after another: its fast mode on CPU).
 
     numpyro compiles inside ``warmup`` and ``run``; the compilation time
     measured in each phase (:func:`numpyro_phases`) is subtracted from its
@@ -236,7 +245,7 @@ def run_numpyro(
     fn = numpyro_model(model)
     chains = int(jax.tree_util.tree_leaves(init)[0].shape[0])
     key = jax.random.key(seed)
-    mcmc = _numpyro_mcmc(fn, chains, warmup, samples, max_tree_depth)
+    mcmc = _numpyro_mcmc(fn, chains, warmup, samples, max_tree_depth, chain_method)
     phases = numpyro_phases(mcmc, data, init, key)
     extra, warmup_extra = phases["extra"], phases["warmup_extra"]
     return {

@@ -173,7 +173,13 @@ METHODS = (
     *(f"hmc-{q}" for q in ("none", "reparam", "glue")),
     *(f"sgld-{q}" for q in ("none", "fold", "reparam")),
     *(f"sghmc-{q}" for q in ("none", "fold", "reparam")),
+    *(
+        f"{k}-{q}"
+        for k in ("mclmc", "adjusted_mclmc", "chees")
+        for q in ("none", "fold")
+    ),
     "numpyro-nuts",
+    "numpyro-nuts-sequential",
     "stan-nuts",
 )
 SIZES = {
@@ -195,6 +201,11 @@ SIZES = {
     },
 }
 HMC_STEPS = 16
+# MCLMC and adjusted MCLMC move a few integrator steps per transition: they
+# run (and tune over) MCLMC_THINNING x as many transitions, keeping every
+# MCLMC_THINNING-th, so a kept draw costs about as many gradients as a NUTS one
+MCLMC_KERNELS = ("mclmc", "adjusted_mclmc")
+MCLMC_THINNING = 10
 SGHMC_STEPS = 4
 MANY_CHAINS_PROBLEM = "bnn-16-tanh-yacht"
 MAX_DIAGNOSED_CHAINS = 32
@@ -356,6 +367,8 @@ def run_symbayes(
 ) -> dict[str, Any]:
     sg = kernel in ("sgld", "sghmc")
     thinning = size["sg_thinning"] if sg else 1
+    if kernel in MCLMC_KERNELS:  # one short trajectory per transition
+        thinning = MCLMC_THINNING
     warmup = size["warmup"] * thinning
     options: dict[str, Any] = {}
     if kernel == "hmc":
@@ -440,6 +453,9 @@ def _peer_result(problem: Problem, raw: Any, config: dict) -> SampleResult:
 def run_peer(
     problem: Problem, library: str, init: Any, size: dict, seed: int
 ) -> dict[str, Any]:
+    options = {}
+    if library == "numpyro-sequential":
+        library, options = "numpyro", {"chain_method": "sequential"}
     runner = peers.run_numpyro if library == "numpyro" else peers.run_stan
     out = runner(
         problem.model,
@@ -449,6 +465,7 @@ def run_peer(
         samples=size["samples"],
         seed=seed + 1,
         max_tree_depth=size.get("max_tree_depth", 10),
+        **options,
     )
     result = _peer_result(problem, out["draws"], {"library": library})
     record = measure(problem, result, out["seconds"], out["grad_evals"])
@@ -471,6 +488,8 @@ def run_method(
     library, kernel, quotient = "symbayes", *method.split("-", 1)
     if method in ("numpyro-nuts", "stan-nuts"):
         library, kernel, quotient = method.split("-")[0], "nuts", "none"
+    if method == "numpyro-nuts-sequential":
+        library, kernel, quotient = "numpyro-sequential", "nuts", "none"
     base = {
         "problem": problem.name,
         "method": method,

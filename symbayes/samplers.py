@@ -277,6 +277,24 @@ def _initial_params(
     return jax.tree_util.tree_map(jnp.asarray, init_params)
 
 
+def _ensemble(info: ProblemInfo, name: str, num_chains: int, key: jax.Array):
+    """Starts for ``init_params="ensemble"`` (:mod:`symbayes.ensemble`)."""
+    if name != "ensemble":
+        raise ValueError(
+            f'init_params={name!r}: the only named start is "ensemble"; otherwise '
+            "pass params (one pytree, or one per chain) or None (prior draws)"
+        )
+    from symbayes.ensemble import ensemble_starts
+
+    return ensemble_starts(
+        info.problem.logdensity(info.data),
+        info.init_fn,
+        info.symmetry,
+        num_chains,
+        jax.random.fold_in(key, 7),
+    )
+
+
 def _template(info: ProblemInfo, init_params: Any, num_chains: int, key: jax.Array):
     """One params pytree, to size the run before anything is allocated."""
     if init_params is None:
@@ -574,7 +592,10 @@ def sample(
             :class:`symbayes.models.NumpyroModel`), or a log-density function of
             one params pytree.
         init_params: one params pytree (every chain starts there) or one per
-            chain (leading axis ``num_chains``); drawn from the model when None.
+            chain (leading axis ``num_chains``); drawn from the model when None;
+            ``"ensemble"``: prior draws optimised to MAP estimates by Adam,
+            members in one canonical mode re-drawn once, the report in
+            ``result.config["ensemble"]`` (:mod:`symbayes.ensemble`).
         symmetry: required with a bare log density; defaults to the model's.
         data: the model's data tuple (or a :class:`symbayes.datasets.Dataset`).
         kernel: a name from :data:`symbayes.kernels.KERNELS` (``"nuts"``,
@@ -655,6 +676,7 @@ def sample(
         reparam_check,
     )
     kernel_obj = make_kernel(kernel, kernel_options)
+    kernel_obj.check_run(int(num_warmup))
     layout = layout_for(devices, num_chains, kernel_obj)
     if quotient not in kernel_obj.quotients:
         raise ValueError(
@@ -684,6 +706,9 @@ def sample(
         seed = common_seed(seed, layout)  # every process samples the same run
         key = jax.random.key(seed)
     init_key, setup_key, run_key = jax.random.split(key, 3)
+    ensemble_report = None
+    if isinstance(init_params, str):
+        init_params, ensemble_report = _ensemble(info, init_params, num_chains, key)
     template_shape = _template(info, init_params, num_chains, init_key)
     num_params = num_coordinates(template_shape)
     warmup_chunk, sample_chunk = _chunk_sizes(
@@ -772,6 +797,7 @@ def sample(
     config = {
         "kernel": kernel_obj.name,
         "kernel_options": repr(kernel_obj),
+        "ensemble": ensemble_report,
         "quotient": quotient,
         "num_chains": int(num_chains),
         "num_warmup": settings.num_warmup,

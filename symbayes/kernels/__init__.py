@@ -1,13 +1,16 @@
 """Kernels: one file each, all with the interface of :mod:`symbayes.kernels.base`.
 
-==========  ===========================  =====  =========================
-name        kernel                       exact  quotient modes
-==========  ===========================  =====  =========================
-``nuts``    :class:`NUTS` (blackjax)     yes    none, reparam, glue, fold
-``hmc``     :class:`HMC` (blackjax)      yes    none, reparam, glue, fold
-``sgld``    :class:`SGLD` (minibatches)  no     none, reparam, fold
-``sghmc``   :class:`SGHMC` (minibatches) no     none, reparam, fold
-==========  ===========================  =====  =========================
+==================  ============================  =====  =========================
+name                kernel                        exact  quotient modes
+==================  ============================  =====  =========================
+``nuts``            :class:`NUTS` (blackjax)      yes    none, reparam, glue, fold
+``hmc``             :class:`HMC` (blackjax)       yes    none, reparam, glue, fold
+``sgld``            :class:`SGLD` (minibatches)   no     none, reparam, fold
+``sghmc``           :class:`SGHMC` (minibatches)  no     none, reparam, fold
+``mclmc``           :class:`MCLMC` (unadjusted)   no     none, fold
+``adjusted_mclmc``  :class:`AdjustedMCLMC`        yes    none, fold
+``chees``           :class:`ChEES` (cross-chain)  yes    none, fold
+==================  ============================  =====  =========================
 
 ``symbayes.sample(kernel="nuts", max_num_doublings=8)`` builds
 ``NUTS(max_num_doublings=8)``; a kernel object can be passed instead.
@@ -17,8 +20,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from symbayes.kernels.adjusted_mclmc import AdjustedMCLMC
 from symbayes.kernels.base import Kernel, Target, Transitions
+from symbayes.kernels.chees import ChEES
 from symbayes.kernels.hmc import HMC
+from symbayes.kernels.mclmc import MCLMC
 from symbayes.kernels.nuts import NUTS
 from symbayes.kernels.schedules import (
     ConstantSchedule,
@@ -29,8 +35,11 @@ from symbayes.kernels.sghmc import SGHMC
 from symbayes.kernels.sgld import SGLD
 
 __all__ = [
+    "AdjustedMCLMC",
+    "ChEES",
     "HMC",
     "KERNELS",
+    "MCLMC",
     "NUTS",
     "SGHMC",
     "SGLD",
@@ -43,7 +52,9 @@ __all__ = [
     "polynomial_schedule",
 ]
 
-KERNELS: dict[str, type[Kernel]] = {cls.name: cls for cls in (NUTS, HMC, SGLD, SGHMC)}
+KERNELS: dict[str, type[Kernel]] = {
+    cls.name: cls for cls in (NUTS, HMC, SGLD, SGHMC, MCLMC, AdjustedMCLMC, ChEES)
+}
 
 
 def make_kernel(kernel: str | Kernel, options: dict[str, Any]) -> Kernel:

@@ -137,6 +137,14 @@ class Kernel(abc.ABC):
         """The options this kernel takes (its dataclass fields)."""
         return tuple(f.name for f in fields(cls))
 
+    def check_run(self, num_warmup: int) -> None:
+        """Raise a clear error for run settings the kernel cannot use.
+
+        Called by ``sample()`` right after the kernel is made, before any
+        compilation (:meth:`validate` runs later, once the quotient exists).
+        """
+        del num_warmup
+
     def validate(self, quotient: Any, template: Any, num_warmup: int) -> None:
         """Raise a clear error for options that cannot work, before any JIT.
 

@@ -7,6 +7,7 @@ name        kernel                       exact  quotient modes
 ``hmc``     :class:`HMC` (blackjax)      yes    none, reparam, glue, fold
 ``sgld``    :class:`SGLD` (minibatches)  no     none, reparam, fold
 ``sghmc``   :class:`SGHMC` (minibatches) no     none, reparam, fold
+``psgld``   :class:`PSGLD` (minibatches) no     none, reparam, fold
 ==========  ===========================  =====  =========================
 
 ``symbayes.sample(kernel="nuts", max_num_doublings=8)`` builds
@@ -22,28 +23,35 @@ from symbayes.kernels.hmc import HMC
 from symbayes.kernels.nuts import NUTS
 from symbayes.kernels.schedules import (
     ConstantSchedule,
+    CyclicalSchedule,
     PolynomialSchedule,
+    cyclical_schedule,
     polynomial_schedule,
 )
 from symbayes.kernels.sghmc import SGHMC
-from symbayes.kernels.sgld import SGLD
+from symbayes.kernels.sgld import PSGLD, SGLD
 
 __all__ = [
     "HMC",
     "KERNELS",
     "NUTS",
+    "PSGLD",
     "SGHMC",
     "SGLD",
     "ConstantSchedule",
+    "CyclicalSchedule",
     "Kernel",
     "PolynomialSchedule",
     "Target",
     "Transitions",
+    "cyclical_schedule",
     "make_kernel",
     "polynomial_schedule",
 ]
 
-KERNELS: dict[str, type[Kernel]] = {cls.name: cls for cls in (NUTS, HMC, SGLD, SGHMC)}
+KERNELS: dict[str, type[Kernel]] = {
+    cls.name: cls for cls in (NUTS, HMC, SGLD, SGHMC, PSGLD)
+}
 
 
 def make_kernel(kernel: str | Kernel, options: dict[str, Any]) -> Kernel:

@@ -64,6 +64,7 @@ class SGChain(NamedTuple):
             preconditioner).
         base_step: the step-size rule's step (1 when the step is given).
         noise_variance: the pilot's gradient-noise variance per coordinate.
+        momentum: the persistent momentum (SGHMC; zeros for Langevin kernels).
     """
 
     position: Any
@@ -72,11 +73,21 @@ class SGChain(NamedTuple):
     accumulator: jax.Array
     base_step: jax.Array
     noise_variance: jax.Array
+    momentum: Any
 
 
-def pilot_steps(num_warmup: int) -> tuple[int, int]:
-    """Warmup steps at which the step-size pilot runs again: 1/2 and 3/4."""
-    return num_warmup // 2, (3 * num_warmup) // 4
+def pilot_steps(num_warmup: int) -> tuple[int, ...]:
+    """Warmup steps at which the step-size pilot runs again: 1/8, 1/4, 1/2, 3/4.
+
+    The last is also where the preconditioner freezes; the posterior of a
+    network sharpens during burn-in (the learned noise falls), so the pilot
+    follows it on a geometric grid.
+    """
+    return tuple(
+        sorted(
+            {num_warmup // 8, num_warmup // 4, num_warmup // 2, (3 * num_warmup) // 4}
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -174,12 +185,16 @@ class SGKernel(Kernel):
         temperature: jax.Array,
         gradient: Callable,
         preconditioner: jax.Array,
-    ) -> tuple[Any, MinibatchStream, jax.Array]:
-        """One step: ``(position, stream, flat gradient at the start)``."""
+    ) -> tuple[Any, MinibatchStream, jax.Array, Any]:
+        """One step: ``(position, stream, flat gradient at the start, momentum)``."""
         raise NotImplementedError
 
     def _grads_per_move(self) -> int:
         return 1
+
+    def _initial_momentum(self, key: jax.Array, position: Any) -> Any:
+        del key
+        return jax.tree_util.tree_map(jnp.zeros_like, position)
 
     def _step_rule(self, curvature: jax.Array, noise: jax.Array) -> jax.Array:
         """The pilot's step: ``safety / curvature ** curvature_power``."""
@@ -211,8 +226,8 @@ class SGKernel(Kernel):
         schedule = self.schedule
         auto, cyclical = self.auto, self.cyclical
         project = quotient.project(template) if self.preconditioned else None
-        adapt_until = pilot_steps(num_warmup)[1]
-        second, third = pilot_steps(num_warmup)
+        again_at = jnp.asarray(pilot_steps(num_warmup), jnp.int32)
+        adapt_until = (3 * num_warmup) // 4
         grads_per_move = self._grads_per_move()
         num_noise = 4 if self._needs_noise_estimate() else 0
         pilot_grads = 2 * self.pilot_iterations + num_noise
@@ -252,7 +267,7 @@ class SGKernel(Kernel):
             key: jax.Array, chain: SGChain, temperature: Any, adapt: Any
         ) -> SGChain:
             step_size = (chain.base_step * schedule(chain.step)).astype(dtype)
-            position, stream, flat_grad = self._move(
+            position, stream, flat_grad, momentum = self._move(
                 key,
                 chain,
                 step_size,
@@ -267,6 +282,7 @@ class SGKernel(Kernel):
             return chain._replace(
                 position=position,
                 stream=stream,
+                momentum=momentum,
                 accumulator=accumulator,
                 step=chain.step + 1,
             )
@@ -293,8 +309,10 @@ class SGKernel(Kernel):
             chain = move(key_move, chain, self.temperature, adapt)
             position = chain.position
             if quotient.folds:
-                position, _ = quotient.fold(position)
-                chain = chain._replace(position=position)
+                # the momentum is a tangent vector: the same element acts on it
+                position, element = quotient.fold(position)
+                momentum = quotient.act(element, chain.momentum)
+                chain = chain._replace(position=position, momentum=momentum)
             finite = jnp.all(jnp.isfinite(ravel_pytree(position)[0]))
             stats = fill_stats(
                 dtype,
@@ -307,7 +325,7 @@ class SGKernel(Kernel):
             return chain, stats
 
         def init(coordinates: Any, key: jax.Array) -> SGChain:
-            key_stream, key_grad, key_pilot = jax.random.split(key, 3)
+            key_stream, key_grad, key_pilot, key_momentum = jax.random.split(key, 4)
             stream = init_stream(key_stream, num_data)
             accumulator = jnp.zeros_like(flat_template)
             if self.preconditioned:
@@ -320,6 +338,7 @@ class SGKernel(Kernel):
                 accumulator,
                 jnp.ones((), dtype),
                 jnp.zeros((), dtype),
+                self._initial_momentum(key_momentum, coordinates),
             )
             if auto or num_noise:
                 chain = pilot(key_pilot, chain)
@@ -327,7 +346,7 @@ class SGKernel(Kernel):
 
         def warmup_step(key: jax.Array, chain: SGChain, t: jax.Array):
             key_pilot, key_move = jax.random.split(key)
-            again = (t == second) | (t == third)
+            again = jnp.any(t == again_at)
             if auto or num_noise:
                 chain = jax.lax.cond(
                     again, lambda c: pilot(key_pilot, c), lambda c: c, chain

@@ -1,13 +1,17 @@
 r"""SGHMC (Chen, Fox & Guestrin 2014): underdamped Langevin with minibatch gradients.
 
-Each transition draws a fresh momentum ``p ~ N(0, T I)`` and integrates
+The momentum ``p`` (``N(0, T I)`` at the start) persists across transitions,
+refreshed only by the friction, and each transition integrates
 ``dx = p dt``, ``dp = (grad log p_hat - alpha p) dt + sqrt(2 alpha T) dW`` for
 ``num_integration_steps`` steps of BAOAB (kick / drift / exact
 Ornstein-Uhlenbeck / drift / kick; Leimkuhler & Matthews 2013), whose error
-is second order; a first-order splitting with refreshed momenta inflates
+is second order; a first-order splitting inflates
 the position variance by about 10% at any small step. The friction damps
 the extra heat of the gradient noise, about ``eps Var(noise) / (2 alpha)``
-(Chen et al. 2014, section 3.2).
+(Chen et al. 2014, section 3.2). Persistent momentum moves ballistically
+over ``1 / alpha`` time units instead of diffusing; under ``quotient="fold"``
+the element that folds the position acts on the momentum too, which keeps
+the dynamics equivariant.
 
 Chen et al.'s parameterisation: with learning rate ``eta = eps^2`` and
 ``alpha_Chen = eps friction``, their update ``v <- (1 - alpha) v + eta g +
@@ -97,6 +101,12 @@ class SGHMC(SGKernel):
         cap = jnp.sqrt(self.noise_fraction * self.temperature / noise)
         return jnp.minimum(step, jnp.where(noise > 0, cap, step))
 
+    def _initial_momentum(self, key: jax.Array, position: Any) -> Any:
+        return jax.tree_util.tree_map(
+            lambda n: jnp.sqrt(self.temperature) * n,
+            blackjax.util.generate_gaussian_noise(key, position),
+        )
+
     def _grads_per_move(self) -> int:
         return self.num_integration_steps + 1
 
@@ -111,14 +121,11 @@ class SGHMC(SGKernel):
         temperature: jax.Array,
         gradient: Callable,
         preconditioner: jax.Array,
-    ) -> tuple[Any, MinibatchStream, jax.Array]:
+    ) -> tuple[Any, MinibatchStream, jax.Array, Any]:
         del preconditioner
         position = chain.position
-        key_momentum, key_first, key_steps = jax.random.split(key, 3)
-        momentum = jax.tree_util.tree_map(
-            lambda n: jnp.sqrt(temperature) * n,
-            blackjax.util.generate_gaussian_noise(key_momentum, position),
-        )
+        key_first, key_steps = jax.random.split(key)
+        momentum = chain.momentum
         decay = jnp.exp(-self.friction * step_size)
         variance = temperature * (1.0 - decay**2)
         if self.noise_estimate:
@@ -159,7 +166,7 @@ class SGHMC(SGKernel):
         grad, stream = gradient(position, chain.stream, key_first)
         first = ravel_pytree(grad)[0]
         steps = jax.random.split(key_steps, self.num_integration_steps)
-        (position, _, _, stream), _ = jax.lax.scan(
+        (position, momentum, _, stream), _ = jax.lax.scan(
             inner, (position, momentum, grad, stream), steps
         )
-        return position, stream, first
+        return position, stream, first, momentum

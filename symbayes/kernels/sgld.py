@@ -65,13 +65,13 @@ class SGLD(SGKernel):
         temperature: jax.Array,
         gradient: Callable,
         preconditioner: jax.Array,
-    ) -> tuple[Any, MinibatchStream, jax.Array]:
+    ) -> tuple[Any, MinibatchStream, jax.Array, Any]:
         del preconditioner
         key_batch, key_noise = jax.random.split(key)
         grad, stream = gradient(chain.position, chain.stream, key_batch)
         langevin = diffusions.overdamped_langevin()
         position = langevin(key_noise, chain.position, grad, step_size, temperature)
-        return position, stream, ravel_pytree(grad)[0]
+        return position, stream, ravel_pytree(grad)[0], chain.momentum
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ class PSGLD(SGLD):
         temperature: jax.Array,
         gradient: Callable,
         preconditioner: jax.Array,
-    ) -> tuple[Any, MinibatchStream, jax.Array]:
+    ) -> tuple[Any, MinibatchStream, jax.Array, Any]:
         key_batch, key_noise = jax.random.split(key)
         grad, stream = gradient(chain.position, chain.stream, key_batch)
         flat_grad = ravel_pytree(grad)[0]
@@ -144,4 +144,4 @@ class PSGLD(SGLD):
             + step_size * preconditioner * flat_grad
             + jnp.sqrt(2.0 * step_size * temperature * preconditioner) * noise
         )
-        return unravel(flat), stream, flat_grad
+        return unravel(flat), stream, flat_grad, chain.momentum

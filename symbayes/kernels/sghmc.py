@@ -13,6 +13,13 @@ over ``1 / alpha`` time units instead of diffusing; under ``quotient="fold"``
 the element that folds the position acts on the momentum too, which keeps
 the dynamics equivariant.
 
+The friction used is ``max(friction, eps V_hat / (2 noise_fraction))``: the
+heat that persistent momentum picks up from the gradient noise, about ``eps
+V / (2 alpha)`` (Chen et al. 2014, section 3.2), stays below
+``noise_fraction`` of the temperature (``V_hat`` from the pilot). Where the
+gradient noise is large this makes SGHMC overdamped, i.e. Langevin
+dynamics, as Chen et al.'s analysis says it must be.
+
 Chen et al.'s parameterisation: with learning rate ``eta = eps^2`` and
 ``alpha_Chen = eps friction``, their update ``v <- (1 - alpha) v + eta g +
 N(0, 2 (alpha - beta_hat) eta)`` is the Euler form of these dynamics;
@@ -68,7 +75,8 @@ class SGHMC(SGKernel):
         temperature: 1 samples the posterior.
         safety: default 0.5 (BAOAB is stable below 2).
         pilot_iterations: power iterations of the step-size pilot.
-        friction: ``alpha``.
+        friction: the least ``alpha``; raised to ``eps V_hat / (2
+            noise_fraction)`` where the gradient noise needs it.
         num_integration_steps: BAOAB steps per transition.
         noise_estimate: subtract the estimated gradient noise from the
             injected noise, raising the friction where it is too low
@@ -126,7 +134,14 @@ class SGHMC(SGKernel):
         position = chain.position
         key_first, key_steps = jax.random.split(key)
         momentum = chain.momentum
-        decay = jnp.exp(-self.friction * step_size)
+        # persistent momentum integrates the gradient noise: its heat is about
+        # eps V / (2 alpha) (Chen et al. 2014, section 3.2), held below
+        # noise_fraction by raising the friction to eps V / (2 noise_fraction)
+        friction = jnp.maximum(
+            self.friction,
+            step_size * chain.noise_variance / (2.0 * self.noise_fraction),
+        )
+        decay = jnp.exp(-friction * step_size)
         variance = temperature * (1.0 - decay**2)
         if self.noise_estimate:
             # between two O steps the two half kicks add eps g (variance

@@ -84,6 +84,9 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--nuts-samples", type=int, default=300)
     parser.add_argument("--nuts-depth", type=int, default=8)
     parser.add_argument("--nuts-everywhere", action="store_true")
+    parser.add_argument("--safety", type=float, default=None)
+    parser.add_argument("--sghmc-noise-cap", choices=("on", "off"), default="on")
+    parser.add_argument("--tag", default="")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None)
     return parser.parse_args()
@@ -141,9 +144,12 @@ def run_sampler(method, model, data, init, args, key):
         warmup, samples, thin = args.nuts_warmup, args.nuts_samples, 1
     else:
         options["batch_size"] = min(args.batch, n)
+        if args.safety is not None:
+            options["safety"] = args.safety
         if kernel == "sghmc":
             # equal gradient budget: L + 1 gradients per SGHMC transition
             options["num_integration_steps"] = args.sghmc_steps
+            options["noise_cap"] = args.sghmc_noise_cap == "on"
             warmup //= args.sghmc_steps + 1
             thin = max(1, thin // (args.sghmc_steps + 1))
         if method.startswith("c"):
@@ -264,7 +270,7 @@ def main() -> None:
                     dataset=name,
                     activation=activation,
                     hidden=list(args.hidden),
-                    method=method,
+                    method=method + args.tag,
                     num_train=data.num_train,
                     num_test=data.num_test,
                     y_std=float(data.y_std),

@@ -4,11 +4,11 @@ Stationary distributions are checked on Bayesian linear regression, whose
 posterior is Gaussian in closed form. Each assertion allows 4 Monte Carlo
 standard errors (two-sided normal tail 6.3e-5) plus the discretisation bias
 the step-size rule bounds: ``safety / 2 = 5%`` variance inflation in the
-stiffest direction for the Langevin kernels (2.5% on an sd), and the
-``eps^2 V <= 0.02`` gradient-noise cap of SGHMC (kinetic heating about
-0.02 / 4 = 0.5%; measured: 19% on sds at a cap of 0.1); we allow 5% of an
-sd on means and 8% on sds. With 25 such comparisons below (5 runs x 2
-means, 2 sds, 1 correlation; fixed seeds) the false-failure rate is below
+stiffest direction for the Langevin kernels (2.5% on an sd), and SGHMC's
+friction rule, which holds the heat of the gradient noise below 2% of the
+temperature (1% on an sd); we allow 5% of an sd on means and 8% on sds.
+With 25 such comparisons below (5 runs x 2 means, 2 sds, 1 correlation;
+fixed seeds) the false-failure rate is below
 25 x 6.3e-5 = 1.6e-3.
 """
 

@@ -85,7 +85,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--nuts-depth", type=int, default=8)
     parser.add_argument("--nuts-everywhere", action="store_true")
     parser.add_argument("--safety", type=float, default=None)
-    parser.add_argument("--sghmc-noise-cap", choices=("on", "off"), default="on")
+    parser.add_argument("--sghmc-noise-cap", choices=("on", "off"), default="off")
     parser.add_argument("--tag", default="")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None)

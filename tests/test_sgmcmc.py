@@ -91,7 +91,6 @@ def assert_gaussian_posterior(result, label):
     assert abs(correlation - expected) < bound, (label, correlation, expected)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(
     ("kernel", "options"),
     [

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from test_samplers import ess
 
+import symbayes
 from symbayes import sample
 from symbayes.kernels import PSGLD, SGHMC, SGLD, cyclical_schedule, make_kernel
 from symbayes.kernels.minibatches import init_stream, next_batch
@@ -212,3 +213,16 @@ def test_other_bad_options_are_refused():
         PSGLD(decay=1.0)
     with pytest.raises(ValueError, match="noise_fraction"):
         SGHMC(noise_fraction=-1.0)
+
+
+def test_draws_of_each_cycle_go_to_the_mode_tools():
+    from symbayes.kernels.cycles import cycle_indices, draws_of_cycle
+
+    result = run_regression("sgld", num_samples=60, step_size=cyclical_schedule(40))
+    np.testing.assert_array_equal(cycle_indices(result), [0, 1, 2])
+    first = draws_of_cycle(result, 0)
+    assert first["w"].shape == (4, 20, 2)
+    with pytest.raises(ValueError, match="no draws"):
+        draws_of_cycle(result, 7)
+    diagnostics = symbayes.diagnose(first, symmetry=Symmetry(()))
+    assert diagnostics.canonical.modes is not None

@@ -22,7 +22,8 @@ prior draw per chain):
   (yacht and energy only, unless ``--nuts-everywhere``);
 * ``ensemble``: a deep ensemble of ``--chains`` networks, MAP (the same log
   posterior) trained with optax Adam (learning rate 1e-3, then 1e-4 for the
-  last 20%) on batches of ``--batch`` rows, with the per-member gradient
+  last 20%) on batches of ``--batch`` rows (the same epoch stream), with
+  the per-member gradient
   budget of the SGLD run (the row-gradients SGLD used, split equally);
   the predictive is the equal mixture of the members' Gaussians.
 
@@ -58,6 +59,7 @@ import symbayes
 from symbayes import sample
 from symbayes.datasets import load
 from symbayes.kernels import cyclical_schedule
+from symbayes.kernels.minibatches import init_stream, next_batch
 from symbayes.models import MLP
 
 SG_METHODS = ("sgld", "psgld", "sghmc", "csgld", "csghmc")
@@ -212,14 +214,16 @@ def run_ensemble(model, data, init, args, row_budget: int):
         state = optimizer.init(params)
 
         def step(carry, k):
-            params, state = carry
-            index = jax.random.choice(k, n, (batch,), replace=False)
-            grads = jax.grad(loss)(params, (X[index], y[index]))
+            params, state, stream = carry
+            rows, stream = next_batch(k, stream, (X, y), batch)
+            grads = jax.grad(loss)(params, rows)
             updates, state = optimizer.update(grads, state, params)
-            return (optax.apply_updates(params, updates), state), None
+            return (optax.apply_updates(params, updates), state, stream), None
 
-        (params, _), _ = jax.lax.scan(
-            step, (params, state), jax.random.split(key, steps)
+        key_stream, key_steps = jax.random.split(key)
+        stream = init_stream(key_stream, n)
+        (params, _, _), _ = jax.lax.scan(
+            step, (params, state, stream), jax.random.split(key_steps, steps)
         )
         return params
 
@@ -294,13 +298,20 @@ def main() -> None:
                     flush=True,
                 )
                 records.append(record)
+                save(args, records)
+
+
+def save(args: argparse.Namespace, records: list) -> None:
+    """Write the records so far (after every method: a killed run keeps them)."""
+    if args.out is None:
+        return
     settings = {
         k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
     }
-    output = {"settings": settings, "records": records}
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(output, indent=1))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps({"settings": settings, "records": records}, indent=1)
+    )
 
 
 if __name__ == "__main__":

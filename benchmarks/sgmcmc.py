@@ -264,7 +264,11 @@ def main() -> None:
                 )
                 print(label, flush=True)
                 if method == "ensemble":
-                    budget = sgld_rows or args.warmup * args.batch * args.chains
+                    budget = sgld_rows or (
+                        (args.warmup + args.samples * args.thin)
+                        * args.batch
+                        * args.chains
+                    )
                     record = run_ensemble(model, data, init, args, budget)
                 else:
                     record = run_sampler(method, model, data, init, args, args.seed)

@@ -226,3 +226,29 @@ def test_draws_of_each_cycle_go_to_the_mode_tools():
         draws_of_cycle(result, 7)
     diagnostics = symbayes.diagnose(first, symmetry=Symmetry(()))
     assert diagnostics.canonical.modes is not None
+
+
+def test_psgld_accumulator_stays_tied_under_fold():
+    """The RMSprop accumulator is invariant under the permutations after updates."""
+    import targets
+
+    from symbayes.kernels import Target
+    from symbayes.quotient import build_quotient
+    from symbayes.quotient.ties import is_tied
+
+    template = jax.tree_util.tree_map(lambda x: x[0], targets.initial_params(1))
+    quotient = build_quotient("fold", template, targets.SYMMETRY)
+    target = Target(
+        None,
+        lambda params, batch: targets.logdensity(params),
+        (jnp.zeros((4, 1)),),
+        4,
+    )
+    for tie, expected in ((True, True), (False, False)):
+        transitions = PSGLD(tie_preconditioner=tie).build(
+            target, quotient, template, 40
+        )
+        chain = transitions.init(template, jax.random.key(0))
+        for t in range(5):
+            chain, _ = transitions.warmup_step(jax.random.key(t), chain, t)
+        assert is_tied(chain.accumulator, template, quotient.symmetry) == expected

@@ -225,7 +225,8 @@ class SGKernel(Kernel):
         dtype = flat_template.dtype
         schedule = self.schedule
         auto, cyclical = self.auto, self.cyclical
-        project = quotient.project(template) if self.preconditioned else None
+        tied = self.preconditioned and getattr(self, "tie_preconditioner", True)
+        project = quotient.project(template) if tied else None
         again_at = jnp.asarray(pilot_steps(num_warmup), jnp.int32)
         adapt_until = (3 * num_warmup) // 4
         grads_per_move = self._grads_per_move()

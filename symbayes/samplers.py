@@ -437,6 +437,8 @@ def _choose_reparam_keys(
             UserWarning,
             stacklevel=3,
         )
+    if pilot_kernel.minibatch:  # no full-data log density to compare with
+        return symmetry, choices, None
     return symmetry, choices, np.asarray(pilot.sample_stats["logdensity"])
 
 
@@ -599,7 +601,8 @@ def sample(
         symmetry: required with a bare log density; defaults to the model's.
         data: the model's data tuple (or a :class:`symbayes.datasets.Dataset`).
         kernel: a name from :data:`symbayes.kernels.KERNELS` (``"nuts"``,
-            ``"hmc"``, ``"sgld"``, ``"sghmc"``, ...) or a kernel object.
+            ``"hmc"``, ``"sgld"``, ``"psgld"``, ``"sghmc"``, ...) or a kernel
+            object.
         quotient: ``"none"``, ``"fold"``, ``"glue"`` or ``"reparam"``
             (:mod:`symbayes.quotient`).
         num_chains: number of chains.
@@ -641,7 +644,10 @@ def sample(
             ``inverse_mass_matrix``, ``dense_mass``, ``target_acceptance_rate``,
             ``adaptation`` (``"per_chain"``, ``"pooled"``, ``"raw_pooled"``),
             ``max_num_doublings`` (NUTS), ``num_integration_steps`` (HMC,
-            SGHMC), ``batch_size``, ``temperature``, ``friction`` (SG).
+            SGHMC), ``batch_size``, ``temperature``, ``friction`` (SG; their
+            ``step_size`` defaults to ``"auto"``, the curvature pilot of
+            :mod:`symbayes.kernels.stepsize`, and takes schedules of
+            :mod:`symbayes.kernels.schedules`).
 
     Returns:
         A :class:`symbayes.results.SampleResult`.

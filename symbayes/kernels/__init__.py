@@ -6,6 +6,7 @@ name                kernel                        exact  quotient modes
 ``nuts``            :class:`NUTS` (blackjax)      yes    none, reparam, glue, fold
 ``hmc``             :class:`HMC` (blackjax)       yes    none, reparam, glue, fold
 ``sgld``            :class:`SGLD` (minibatches)   no     none, reparam, fold
+``psgld``           :class:`PSGLD` (minibatches)  no     none, reparam, fold
 ``sghmc``           :class:`SGHMC` (minibatches)  no     none, reparam, fold
 ``mclmc``           :class:`MCLMC` (unadjusted)   no     none, fold
 ``adjusted_mclmc``  :class:`AdjustedMCLMC`        yes    none, fold
@@ -28,11 +29,13 @@ from symbayes.kernels.mclmc import MCLMC
 from symbayes.kernels.nuts import NUTS
 from symbayes.kernels.schedules import (
     ConstantSchedule,
+    CyclicalSchedule,
     PolynomialSchedule,
+    cyclical_schedule,
     polynomial_schedule,
 )
 from symbayes.kernels.sghmc import SGHMC
-from symbayes.kernels.sgld import SGLD
+from symbayes.kernels.sgld import PSGLD, SGLD
 
 __all__ = [
     "AdjustedMCLMC",
@@ -41,19 +44,23 @@ __all__ = [
     "KERNELS",
     "MCLMC",
     "NUTS",
+    "PSGLD",
     "SGHMC",
     "SGLD",
     "ConstantSchedule",
+    "CyclicalSchedule",
     "Kernel",
     "PolynomialSchedule",
     "Target",
     "Transitions",
+    "cyclical_schedule",
     "make_kernel",
     "polynomial_schedule",
 ]
 
 KERNELS: dict[str, type[Kernel]] = {
-    cls.name: cls for cls in (NUTS, HMC, SGLD, SGHMC, MCLMC, AdjustedMCLMC, ChEES)
+    cls.name: cls
+    for cls in (NUTS, HMC, SGLD, PSGLD, SGHMC, MCLMC, AdjustedMCLMC, ChEES)
 }
 
 

@@ -1,15 +1,28 @@
-"""SGLD (Welling & Teh 2011): Langevin steps with minibatch gradients.
+r"""SGLD (Welling & Teh 2011) and pSGLD (Li et al. 2016): Langevin steps on minibatches.
 
-``x <- x + eps/2 grad log p_hat(x) + sqrt(eps T) xi`` with ``xi ~ N(0, I)``
-(blackjax ``sgmcmc.diffusions.overdamped_langevin``). With a decreasing step
-size (Robbins-Monro) the draws converge to the posterior; at a constant step
-size they are biased, by an amount that grows with the step and the gradient
-noise.
+SGLD: ``x <- x + eps g + sqrt(2 eps T) xi`` with ``g`` the minibatch gradient
+of the log posterior and ``xi ~ N(0, I)`` (blackjax's
+``sgmcmc.diffusions.overdamped_langevin`` with ``T = temperature``; the
+exploration stage of a cyclical schedule runs it with ``T = 0``). At a
+constant step size the draws are biased by an amount that grows with the
+step and the gradient noise; the step-size rule keeps the stiffest
+direction at ``eps lambda_max = 0.1`` (:mod:`symbayes.kernels.stepsize`).
+
+pSGLD preconditions by RMSprop's diagonal
+``G = 1 / (lambda + sqrt(V))``, ``V <- a V + (1 - a) g^2``:
+``x <- x + eps G g + sqrt(2 eps T G) xi``. Li et al. keep adapting ``V``
+while sampling and drop the correction term ``Gamma(x) = sum_j d G_ij /
+d x_j``, a bias they bound as small for ``a`` near 1. Here ``V`` adapts
+during the first 3/4 of warmup and is then **frozen**: ``G`` no longer
+depends on the position, ``Gamma = 0`` exactly, and pSGLD is SGLD with a
+fixed diagonal metric, whose only bias is the discretisation.
 
 References:
     Welling & Teh (2011), "Bayesian learning via stochastic gradient Langevin
-    dynamics", ICML. Teh, Thiery & Vollmer (2016), "Consistency and
-    fluctuations for stochastic gradient Langevin dynamics", JMLR 17.
+    dynamics", ICML. Li, Chen, Carlson & Carin (2016), "Preconditioned
+    stochastic gradient Langevin dynamics for deep neural networks", AAAI.
+    Teh, Thiery & Vollmer (2016), "Consistency and fluctuations for
+    stochastic gradient Langevin dynamics", JMLR 17.
 """
 
 from __future__ import annotations
@@ -19,11 +32,15 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import jax
+import jax.numpy as jnp
 from blackjax.sgmcmc import diffusions
+from jax.flatten_util import ravel_pytree
 
-from symbayes.kernels.sg import SGKernel
+from symbayes.kernels.base import positive_float
+from symbayes.kernels.minibatches import MinibatchStream
+from symbayes.kernels.sg import SGChain, SGKernel
 
-__all__ = ["SGLD"]
+__all__ = ["PSGLD", "SGLD"]
 
 
 @dataclass(frozen=True)
@@ -31,22 +48,100 @@ class SGLD(SGKernel):
     """Stochastic gradient Langevin dynamics (see the module docstring).
 
     Args:
-        step_size: a positive float or a schedule (default ``1e-4``).
+        step_size: ``"auto"`` (default), a positive float or a schedule.
         batch_size: rows per minibatch (default ``min(32, n)``).
         temperature: 1 samples the posterior.
+        safety: step ``safety / lambda_max`` under ``"auto"`` (default 0.1).
+        pilot_iterations: power iterations of the step-size pilot.
     """
 
     name: ClassVar[str] = "sgld"
 
     def _move(
-        self, key: jax.Array, position: Any, step_size: jax.Array, gradient: Callable
-    ) -> Any:
+        self,
+        key: jax.Array,
+        chain: SGChain,
+        step_size: jax.Array,
+        temperature: jax.Array,
+        gradient: Callable,
+        preconditioner: jax.Array,
+    ) -> tuple[Any, MinibatchStream, jax.Array, Any]:
+        del preconditioner
         key_batch, key_noise = jax.random.split(key)
+        grad, stream = gradient(chain.position, chain.stream, key_batch)
         langevin = diffusions.overdamped_langevin()
-        return langevin(
-            key_noise,
-            position,
-            gradient(position, key_batch),
-            step_size,
-            self.temperature,
+        position = langevin(key_noise, chain.position, grad, step_size, temperature)
+        return position, stream, ravel_pytree(grad)[0], chain.momentum
+
+
+@dataclass(frozen=True)
+class PSGLD(SGLD):
+    """Preconditioned SGLD with an RMSprop diagonal (see the module docstring).
+
+    Args:
+        step_size: ``"auto"`` (default), a positive float or a schedule.
+        batch_size: rows per minibatch (default ``min(32, n)``).
+        temperature: 1 samples the posterior.
+        safety: step ``safety / lambda_max(G^1/2 H G^1/2)`` under ``"auto"``.
+        pilot_iterations: power iterations of the step-size pilot.
+        decay: RMSprop's ``a``.
+        regularizer: ``lambda`` in ``G = 1 / (lambda + sqrt(V))``.
+        tie_preconditioner: average ``V`` over the units of every hidden
+            axis after each update (required by ``quotient="fold"``, which is
+            exact only with a preconditioner the group leaves unchanged).
+    """
+
+    name: ClassVar[str] = "psgld"
+
+    decay: float = 0.99
+    regularizer: float = 1e-5
+    tie_preconditioner: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        positive_float("regularizer", self.regularizer)
+        if not (0.0 < float(self.decay) < 1.0):
+            raise ValueError(f"decay must be in (0, 1), got {self.decay!r}")
+
+    @property
+    def preconditioned(self) -> bool:
+        return True
+
+    def validate(self, quotient: Any, template: Any, num_warmup: int) -> None:
+        super().validate(quotient, template, num_warmup)
+        if quotient.tied and not self.tie_preconditioner:
+            raise ValueError(
+                f"quotient={quotient.mode!r} needs the RMSprop preconditioner tied "
+                "across units (tie_preconditioner=True): an untied preconditioner "
+                "is not left unchanged by the permutations, and folding would "
+                "bias the draws"
+            )
+
+    def _update_accumulator(
+        self, accumulator: jax.Array, gradient: jax.Array
+    ) -> jax.Array:
+        return self.decay * accumulator + (1.0 - self.decay) * jnp.square(gradient)
+
+    def _preconditioner(self, accumulator: jax.Array) -> jax.Array:
+        return 1.0 / (self.regularizer + jnp.sqrt(accumulator))
+
+    def _move(
+        self,
+        key: jax.Array,
+        chain: SGChain,
+        step_size: jax.Array,
+        temperature: jax.Array,
+        gradient: Callable,
+        preconditioner: jax.Array,
+    ) -> tuple[Any, MinibatchStream, jax.Array, Any]:
+        key_batch, key_noise = jax.random.split(key)
+        grad, stream = gradient(chain.position, chain.stream, key_batch)
+        flat_grad = ravel_pytree(grad)[0]
+        flat, unravel = ravel_pytree(chain.position)
+        noise = jax.random.normal(key_noise, flat.shape, flat.dtype)
+        flat = (
+            flat
+            + step_size * preconditioner * flat_grad
+            + jnp.sqrt(2.0 * step_size * temperature * preconditioner) * noise
         )
+        return unravel(flat), stream, flat_grad, chain.momentum

@@ -128,9 +128,24 @@ def run_problem(layers: str, dataset: str, chains: int, warmup: int, draws: int)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="4 x (300 + 300)")
+    parser.add_argument(
+        "--size",
+        nargs=3,
+        type=int,
+        metavar=("CHAINS", "WARMUP", "DRAWS"),
+        help="override the sizes (default 8 1000 2000)",
+    )
+    parser.add_argument(
+        "--problems",
+        nargs="*",
+        default=[f"{layers} {dataset}" for layers, dataset in PROBLEMS],
+        help='e.g. "1-2-1 izmailov"',
+    )
     parser.add_argument("--output", default=str(RESULTS / "quotient_agreement.json"))
     args = parser.parse_args()
     chains, warmup, draws = (4, 300, 300) if args.quick else (8, 1000, 2000)
+    if args.size:
+        chains, warmup, draws = args.size
     output = {
         "machine": machine_info(),
         "load_average_before": load_average(),
@@ -138,7 +153,8 @@ def main() -> None:
         "goal": "every mode refuses or has max |z| < 5 and canonical R-hat < 1.01",
         "problems": {},
     }
-    for layers, dataset in PROBLEMS:
+    for name in args.problems:
+        layers, dataset = name.split()
         output["problems"][f"{layers} {dataset}"] = run_problem(
             layers, dataset, chains, warmup, draws
         )

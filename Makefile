@@ -6,6 +6,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.symbayes-installed
+# pytest workers (pytest-xdist), whole test files per worker so module-scoped
+# runs are shared; compilation is mostly single-threaded, so 2 workers use
+# both cores of a 2-core machine
+PYTEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 .PHONY: install demo test test-fast lint docs bench clean
 
@@ -27,13 +32,13 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest
-	SYMBAYES_NOTEBOOK_SMALL=1 $(BIN)/python -m pytest --nbmake notebooks
+	$(PYTEST)
+	SYMBAYES_NOTEBOOK_SMALL=1 $(PYTEST) --nbmake notebooks
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir .site-check
 	rm -rf .site-check
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict

@@ -162,10 +162,10 @@ def _add_compare(commands: argparse._SubParsersAction) -> None:
     )
     compare.add_argument(
         "--quotient",
-        default=",".join(DEFAULTS["quotient"]),
+        default=None,
         metavar="MODES",
         help=f"comma-separated modes from {', '.join(QUOTIENT_MODES)} "
-        f"(default {','.join(DEFAULTS['quotient'])})",
+        f"(default {','.join(DEFAULTS['quotient'])}: those the kernel supports)",
     )
     compare.add_argument(
         "--chains",
@@ -274,7 +274,13 @@ def run_compare(arguments: argparse.Namespace) -> int:
     Raises:
         UsageError: naming the flag.
     """
-    from symbayes.compare import OptionError, build_problem, check_settings, compare
+    from symbayes.compare import (
+        OptionError,
+        build_problem,
+        check_settings,
+        compare,
+        default_quotients,
+    )
     from symbayes.report import (
         check_output_file,
         check_report_folder,
@@ -283,7 +289,10 @@ def run_compare(arguments: argparse.Namespace) -> int:
     )
 
     options = _model_options(arguments)
-    quotient = tuple(q.strip() for q in arguments.quotient.split(",") if q.strip())
+    if arguments.quotient is None:
+        quotient = default_quotients(arguments.kernel)
+    else:
+        quotient = tuple(q.strip() for q in arguments.quotient.split(",") if q.strip())
     output = Path(arguments.output)
     json_path = None if arguments.json_path is None else Path(arguments.json_path)
     try:

@@ -28,6 +28,7 @@ from symbayes.samplers import sample
 
 __all__ = [
     "DEFAULTS",
+    "default_quotients",
     "KERNELS",
     "MODELS",
     "MODEL_OPTIONS",
@@ -420,6 +421,20 @@ def check_settings(
         )
     if len(set(quotient)) != len(quotient):
         raise OptionError("quotient", f"modes repeat: {', '.join(quotient)}")
+    supported = _KERNEL_CLASSES[kernel].quotients
+    unsupported = [mode for mode in quotient if mode not in supported]
+    if unsupported:
+        raise OptionError(
+            "quotient",
+            f"kernel {kernel!r} does not support {', '.join(unsupported)}; it "
+            f"supports {', '.join(supported)}",
+        )
+
+
+def default_quotients(kernel: str) -> tuple[str, ...]:
+    """The default quotient modes that ``kernel`` supports, in their order."""
+    supported = _KERNEL_CLASSES[kernel].quotients
+    return tuple(mode for mode in DEFAULTS["quotient"] if mode in supported)
 
 
 def compare(

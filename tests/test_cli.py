@@ -176,6 +176,11 @@ def run_refused(arguments: list[str], capsys) -> str:
         (["--model", "ppca", "--activation", "relu"], "--activation applies to"),
         (["--model", "mlp", "--components", "0"], "argument --components: must be"),
         (["--model", "ppca", "--latent", "9"], "--latent: must be between 1 and 5"),
+        (
+            ["--kernel", "mclmc", "--quotient", "none,reparam"],
+            "--quotient: kernel 'mclmc' does not support reparam",
+        ),
+        (["--kernel", "sgld", "--quotient", "glue"], "does not support glue"),
         (["--budget", "2"], "--budget: must lie in (0, 1)"),
         (["--budget", "0.05", "--budget-max-chains", "1"], "--budget-max-chains: must"),
     ],
@@ -184,6 +189,14 @@ def test_bad_arguments_give_one_line_and_exit_code_2(
     arguments, message, capsys, no_sampling
 ):
     assert message in run_refused(arguments, capsys)
+
+
+def test_default_quotients_are_those_the_kernel_supports():
+    from symbayes.compare import default_quotients
+
+    assert default_quotients("nuts") == ("none", "reparam", "glue", "fold")
+    assert default_quotients("sgld") == ("none", "reparam", "fold")
+    assert default_quotients("mclmc") == ("none", "fold")
 
 
 def test_bad_csv_is_a_one_line_error_naming_the_flag(tmp_path, capsys, no_sampling):

@@ -17,7 +17,12 @@ same initial points:
   is a lower bound of the bias in MCSE units).
 
 Each MCLMC setting of ``desired_energy_var`` (the tuner's target energy
-error; smaller: smaller step, less bias) is one row. Results:
+error; smaller: smaller step, less bias) is one row. Every run also reports
+its speed: the minimum bulk ESS of the predictive means over the test inputs
+(function-space ESS) per second of warmup + sampling, compilation excluded,
+and its ratio to numpyro NUTS (``chain_method="sequential"``, its fast CPU
+mode; same initial points, compilation subtracted as in ``run.py``), so bias
+and speed come from the same runs. Results:
 ``benchmarks/results/mclmc_bias_<problem>.json``.
 
 Run (from the repository root)::
@@ -30,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -43,6 +49,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 jax.config.update("jax_compilation_cache_dir", str(HERE / "cache" / "jax"))
 
+import peers  # noqa: E402
 from run import initial_points, make_problem  # noqa: E402
 
 from symbayes import sample  # noqa: E402
@@ -85,10 +92,24 @@ def summary(problem, draws: dict) -> dict:
     dens_mean = flat_dens.mean(axis=0)
     dens_mcse = flat_dens.std(axis=0) / np.sqrt(_ess(densities))
     return {
+        "pred_ess_min": float(np.min(_ess(means))),
         "pred_mean": flat_means.mean(axis=0),
         "pred_mean_mcse": mean_mcse,
         "test_lpd": float(np.mean(np.log(dens_mean))),
         "test_lpd_mcse": float(np.mean(dens_mcse / dens_mean)),
+    }
+
+
+def _seconds(result) -> float:
+    return result.timings.warmup_seconds + result.timings.sampling_seconds
+
+
+def _speed(ess: float, seconds: float, baseline: float) -> dict:
+    return {
+        "pred_ess_min": ess,
+        "seconds": seconds,
+        "ess_per_second": ess / seconds,
+        "ess_per_second_vs_numpyro": ess / seconds / baseline,
     }
 
 
@@ -99,7 +120,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--thinning", type=int, default=10, help="MCLMC only")
-    parser.add_argument("--energy-vars", type=float, nargs="+", default=[5e-4, 5e-5])
+    parser.add_argument("--energy-vars", type=float, nargs="+", default=[5e-4, 1e-4, 5e-5])
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     problem = make_problem(args.problem)
@@ -112,8 +133,25 @@ def main() -> None:
         "progress_bar": False,
     }
     start = time.perf_counter()
+    numpyro = peers.run_numpyro(
+        problem.model,
+        problem.data,
+        init,
+        warmup=args.warmup,
+        samples=args.samples,
+        seed=args.seed + 1,
+        chain_method="sequential",
+    )
+    numpyro_seconds = numpyro["seconds"]["warmup"] + numpyro["seconds"]["sampling"]
+    numpyro_ess = summary(problem, numpyro["draws"])["pred_ess_min"]
+    baseline = numpyro_ess / numpyro_seconds
     nuts = sample(problem.model, init, num_warmup=args.warmup, **common)
     reference = summary(problem, nuts.draws)
+    speeds = {
+        "numpyro_nuts_sequential": _speed(numpyro_ess, numpyro_seconds, baseline),
+        "symbayes_nuts": _speed(reference["pred_ess_min"], _seconds(nuts), baseline),
+    }
+    print(speeds, flush=True)
     rows = []
     for energy_var in args.energy_vars:
         result = sample(
@@ -142,6 +180,7 @@ def main() -> None:
                 "pred_mean_z_max_abs": float(np.max(np.abs(z_mean))),
                 "pred_mean_share_abs_z_over_2": float(np.mean(np.abs(z_mean) > 2)),
                 "divergences": int(result.num_divergences),
+                **_speed(mine["pred_ess_min"], _seconds(result), baseline),
             }
         )
         print(rows[-1], flush=True)
@@ -157,6 +196,10 @@ def main() -> None:
                 f"thinning {args.thinning}"
             ),
         },
+        "speed": "min bulk ESS of the test predictive means per second of "
+        "warmup + sampling (compilation excluded); ratio to numpyro NUTS",
+        "load_average": list(os.getloadavg()),
+        **speeds,
         "nuts_test_lpd": reference["test_lpd"],
         "nuts_test_lpd_mcse": reference["test_lpd_mcse"],
         "rows": rows,

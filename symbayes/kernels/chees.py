@@ -1,6 +1,6 @@
 r"""ChEES-HMC (Hoffman, Radul & Sountsov 2021): jittered HMC tuned across chains.
 
-Each transition is HMC (velocity Verlet, identity metric) whose number of
+Each transition is HMC (velocity Verlet, diagonal metric) whose number of
 steps is ``ceil(h_t * T / eps)`` with ``h_t`` a Halton-sequence jitter in
 ``(0, 1]``: the trajectory length ``T`` is shared by all chains. Warmup
 adapts the step size ``eps`` by dual averaging of the mean acceptance over
@@ -12,12 +12,27 @@ number of steps, so a vectorised (GPU) step wastes no work waiting for the
 longest trajectory, unlike NUTS; this is the kernel for many chains on an
 accelerator. Warmup couples chains (``cross_chain``), so it runs vectorised.
 
+**Metric** (``diagonal_metric=True``, the default). The first half of
+warmup runs with the identity metric; over its second quarter every chain
+keeps a Welford estimate of its own variance per coordinate (blackjax's
+``welford_algorithm``). At mid-warmup the inverse metric becomes the mean of
+the per-chain variances, shrunk towards ``1e-3`` as Stan does
+(``n / (n + 5)`` weight), tied across units by the quotient's projection;
+the adaptation restarts from the step size and trajectory length rescaled
+to the new metric (``eps / sqrt(min Sigma)``, ``T / sqrt(max Sigma)``), and
+the second half adapts both again. Within-chain variances, not the
+variance pooled across chains: under ``quotient="none"`` chains sit in
+different symmetric copies, whose pooled variance is that of the copies'
+spread, not of one mode (``benchmarks/many_chains.py`` measures what raw
+cross-chain pooling costs NUTS). ``diagonal_metric=False`` keeps the
+identity metric throughout.
+
 The final parameters are the moving averages of warmup, frozen: sampling
 is exact HMC with a jittered, fixed-distribution trajectory length.
 
 **Quotients.** ``none``; ``fold`` canonicalises position and gradient after
-every transition (momenta are redrawn each transition); the identity
-metric is tied across units, so the folded chain is exact for the quotient
+every transition (momenta are redrawn each transition); the metric is
+tied across units, so the folded chain is exact for the quotient
 posterior.
 
 blackjax's own ``chees_adaptation(...).run`` builds its transition inside,
@@ -39,6 +54,7 @@ import jax
 import jax.numpy as jnp
 import optax
 from blackjax.adaptation.chees_adaptation import base as chees_base
+from blackjax.adaptation.mass_matrix import welford_algorithm
 from blackjax.mcmc import dynamic_hmc
 from jax.flatten_util import ravel_pytree
 
@@ -56,6 +72,10 @@ __all__ = ["ChEES", "ChEESChain"]
 
 # bits of the Halton jitter sequence: distinct jitters for 2**20 transitions
 HALTON_BITS = 20
+# Stan's regularisation of a diagonal metric estimated from n draws:
+# n / (n + 5) * variance + 5 / (n + 5) * METRIC_SHRINKAGE_TARGET
+METRIC_SHRINKAGE_TARGET = 1e-3
+METRIC_SHRINKAGE_PRIOR = 5.0
 
 
 class ChEESChain(NamedTuple):
@@ -67,11 +87,13 @@ class ChEESChain(NamedTuple):
         step_size: the step size of sampling.
         num_leapfrog_steps: the mean trajectory length in steps, ``T / eps``
             before jitter.
+        inverse_mass_matrix: the diagonal inverse metric ``(n,)``.
     """
 
     state: Any
     step_size: jax.Array
     num_leapfrog_steps: jax.Array
+    inverse_mass_matrix: jax.Array
 
 
 def jitter(index: jax.Array, amount: float) -> jax.Array:
@@ -91,6 +113,8 @@ class ChEES(Kernel):
         jitter_amount: fraction of the trajectory length that is jittered.
         decay_rate: weight of recent warmup steps in the moving averages.
         max_leapfrog_steps: cap on steps per trajectory.
+        diagonal_metric: estimate a diagonal metric at mid-warmup (module
+            docstring); ``False``: the identity metric.
     """
 
     name: ClassVar[str] = "chees"
@@ -104,6 +128,7 @@ class ChEES(Kernel):
     jitter_amount: float = 1.0
     decay_rate: float = 0.5
     max_leapfrog_steps: int = 1000
+    diagonal_metric: bool = True
 
     def __post_init__(self) -> None:
         positive_float("initial_step_size", self.initial_step_size)
@@ -114,6 +139,10 @@ class ChEES(Kernel):
                 raise ValueError(
                     f"{name} must lie in (0, 1), got {getattr(self, name)!r}"
                 )
+        if not isinstance(self.diagonal_metric, bool):
+            raise ValueError(
+                f"diagonal_metric must be True or False, got {self.diagonal_metric!r}"
+            )
         if not 0 <= float(self.jitter_amount) <= 1:
             raise ValueError(
                 f"jitter_amount must lie in [0, 1], got {self.jitter_amount!r}"
@@ -138,6 +167,7 @@ class ChEES(Kernel):
         logdensity = target.logdensity
         ones = jnp.ones(size, dtype)
         amount = float(self.jitter_amount)
+        project = quotient.project(template) or (lambda matrix: matrix)
 
         def integration_steps_fn(index, num_leapfrog_steps):
             steps = jnp.ceil(jitter(index, amount) * num_leapfrog_steps)
@@ -155,14 +185,15 @@ class ChEES(Kernel):
             self.decay_rate,
             self.max_leapfrog_steps,
         )
+        welford_init, welford_update, _ = welford_algorithm(is_diagonal_matrix=True)
 
-        def transition(key, state, step_size, num_leapfrog_steps):
+        def transition(key, state, step_size, num_leapfrog_steps, metric):
             new, info = step_fn(
                 key,
                 state,
                 logdensity,
                 step_size,
-                ones,
+                metric,
                 integration_steps_params=(num_leapfrog_steps,),
             )
             if quotient.folds:
@@ -173,23 +204,30 @@ class ChEES(Kernel):
             del key
             state = dynamic_hmc.init(coordinates, logdensity, jnp.zeros((), jnp.int32))
             step = jnp.asarray(self.initial_step_size, dtype)
-            return ChEESChain(state, step, jnp.ones((), dtype))
+            return ChEESChain(state, step, jnp.ones((), dtype), ones)
 
         def flatten(tree: Any) -> jax.Array:
             return jax.vmap(lambda x: ravel_pytree(x)[0])(tree)
 
-        def warmup_all(keys, chains, num_steps, chain_method):
-            del chain_method  # cross-chain: always vectorised
-            adaptation = adapt_init(
-                jnp.zeros((), jnp.int32), jnp.asarray(self.initial_step_size, dtype)
+        def run_phase(keys, states, adaptation, metric, steps, offset, accumulate):
+            """Cross-chain transitions ``offset, ..., offset + steps - 1``.
+
+            At ``metric``, adapting step size and trajectory length. With
+            ``accumulate`` (a transition index), per-chain Welford statistics
+            of the positions accumulate from that transition on.
+            """
+            count = states.logdensity.shape[0]
+            welford = jax.tree_util.tree_map(
+                lambda x: jnp.broadcast_to(jnp.asarray(x), (count, *jnp.shape(x))),
+                welford_init(size),
             )
 
             def one_step(carry, t):
-                states, adaptation = carry
+                states, adaptation, welford = carry
                 step_keys = jax.vmap(lambda k: jax.random.fold_in(k, t))(keys)
                 length = adaptation.trajectory_length / adaptation.step_size
                 new, info = jax.vmap(
-                    lambda k, s: transition(k, s, adaptation.step_size, length)
+                    lambda k, s: transition(k, s, adaptation.step_size, length, metric)
                 )(step_keys, states)
                 # flat (chain, n) arrays: blackjax's weighted mean mis-broadcasts
                 # leaves of more than two axes
@@ -200,13 +238,54 @@ class ChEES(Kernel):
                     flatten(states.position),
                     info.acceptance_rate,
                     info.is_divergent,
-                    ones,
+                    metric,
                 )
-                return (new, adaptation), info.num_integration_steps
+                if accumulate is not None:
+                    updated = jax.vmap(welford_update)(welford, flatten(new.position))
+                    welford = jax.tree_util.tree_map(
+                        lambda a, b: jnp.where(t >= accumulate, a, b),
+                        updated,
+                        welford,
+                    )
+                return (new, adaptation, welford), info.num_integration_steps
 
-            (states, adaptation), grads = jax.lax.scan(
-                one_step, (chains.state, adaptation), jnp.arange(num_steps)
+            (states, adaptation, welford), grads = jax.lax.scan(
+                one_step, (states, adaptation, welford), offset + jnp.arange(steps)
             )
+            return states, adaptation, welford, grads.sum(axis=0).astype(jnp.int32)
+
+        def estimate_metric(welford) -> jax.Array:
+            """Mean within-chain variance, shrunk as Stan's, tied by the quotient."""
+            count = welford.sample_size[0].astype(dtype)
+            variance = jnp.mean(welford.m2 / jnp.maximum(count - 1, 1), axis=0)
+            weight = count / (count + METRIC_SHRINKAGE_PRIOR)
+            metric = weight * variance + (1 - weight) * METRIC_SHRINKAGE_TARGET
+            return project(metric).astype(dtype)
+
+        def warmup_all(keys, chains, num_steps, chain_method):
+            del chain_method  # cross-chain: always vectorised
+            step0 = jnp.asarray(self.initial_step_size, dtype)
+            adaptation = adapt_init(jnp.zeros((), jnp.int32), step0)
+            states, metric, offset = chains.state, ones, 0
+            grads = jnp.zeros(states.logdensity.shape, jnp.int32)
+            if self.diagonal_metric:
+                offset = num_steps // 2
+                states, adaptation, welford, first = run_phase(
+                    keys, states, adaptation, ones, offset, 0, offset // 2
+                )
+                grads = grads + first
+                metric = estimate_metric(welford)
+                # restart the adaptation at the scales of the new metric
+                step = adaptation.step_size / jnp.sqrt(jnp.min(metric))
+                length = adaptation.trajectory_length / jnp.sqrt(jnp.max(metric))
+                adaptation = adapt_init(adaptation.random_generator_arg, step)
+                adaptation = adaptation._replace(
+                    trajectory_length=jnp.maximum(length, step)
+                )
+            states, adaptation, _, rest = run_phase(
+                keys, states, adaptation, metric, num_steps - offset, offset, None
+            )
+            grads = grads + rest
             step = jnp.exp(adaptation.log_step_size_moving_average).astype(dtype)
             length = jnp.exp(
                 adaptation.log_trajectory_length_moving_average
@@ -214,13 +293,20 @@ class ChEES(Kernel):
             ).astype(dtype)
             count = states.logdensity.shape[0]
             chains = ChEESChain(
-                states, jnp.full((count,), step), jnp.full((count,), length)
+                states,
+                jnp.full((count,), step),
+                jnp.full((count,), length),
+                jnp.broadcast_to(metric, (count, size)),
             )
-            return chains, grads.sum(axis=0).astype(jnp.int32)
+            return chains, grads
 
         def sample_step(key: jax.Array, chain: ChEESChain):
             state, info = transition(
-                key, chain.state, chain.step_size, chain.num_leapfrog_steps
+                key,
+                chain.state,
+                chain.step_size,
+                chain.num_leapfrog_steps,
+                chain.inverse_mass_matrix,
             )
             stats = fill_stats(
                 dtype,
@@ -237,6 +323,7 @@ class ChEES(Kernel):
             return {
                 "step_size": chain.step_size,
                 "num_leapfrog_steps": chain.num_leapfrog_steps,
+                "inverse_mass_matrix": chain.inverse_mass_matrix,
             }
 
         return Transitions(

@@ -20,6 +20,12 @@ prior draw per chain):
   phase (``--cycles`` cycles per chain);
 * ``nuts``: full-batch NUTS, ``--nuts-warmup`` + ``--nuts-samples`` per chain
   (yacht and energy only, unless ``--nuts-everywhere``);
+* ``ens-sgld``, ``ens-psgld``, ``ens-sghmc``: the deep ensemble below,
+  trained for ``--ensemble-share`` of the SG warmup's transitions (Adam steps
+  per member), then the SG kernel from its members for the rest of the
+  warmup and the same sampling phase: the same gradients as the SG run
+  started at prior draws (the MILE recipe of Sommer et al. 2025, ensemble
+  then sampler, with an SG sampler);
 * ``ensemble``: a deep ensemble of ``--chains`` networks, MAP (the same log
   posterior) trained with optax Adam (learning rate 1e-3, then 1e-4 for the
   last 20%) on batches of ``--batch`` rows (the same epoch stream), with
@@ -63,6 +69,8 @@ from symbayes.kernels.minibatches import init_stream, next_batch
 from symbayes.models import MLP
 
 SG_METHODS = ("sgld", "psgld", "sghmc", "csgld", "csghmc")
+# SG kernels started at a deep ensemble's members (MILE's recipe, with SG-MCMC)
+ENSEMBLE_STARTS = ("ens-sgld", "ens-psgld", "ens-sghmc")
 
 
 def parse() -> argparse.Namespace:
@@ -73,7 +81,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument(
         "--methods",
         nargs="+",
-        default=[*SG_METHODS, "nuts", "ensemble"],
+        default=[*SG_METHODS, *ENSEMBLE_STARTS, "nuts", "ensemble"],
     )
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--batch", type=int, default=32)
@@ -87,6 +95,12 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--nuts-depth", type=int, default=8)
     parser.add_argument("--nuts-everywhere", action="store_true")
     parser.add_argument("--safety", type=float, default=None)
+    parser.add_argument(
+        "--ensemble-share",
+        type=float,
+        default=0.5,
+        help="share of the SG warmup spent on the ensemble (ens-* methods)",
+    )
     parser.add_argument("--sghmc-noise-cap", choices=("on", "off"), default="off")
     parser.add_argument("--tag", default="")
     parser.add_argument("--seed", type=int, default=0)
@@ -141,6 +155,12 @@ def run_sampler(method, model, data, init, args, key):
     options: dict = {}
     kernel = method.lstrip("c") if method in ("csgld", "csghmc") else method
     warmup, samples, thin = args.warmup, args.samples, args.thin
+    ensemble = None
+    if method in ENSEMBLE_STARTS:
+        kernel = method.removeprefix("ens-")
+        steps = int(round(args.ensemble_share * warmup))
+        ensemble = train_ensemble(model, data, init, args, steps)
+        init, warmup = ensemble["params"], warmup - steps
     if method == "nuts":
         options = {"max_num_doublings": args.nuts_depth}
         warmup, samples, thin = args.nuts_warmup, args.nuts_samples, 1
@@ -177,6 +197,10 @@ def run_sampler(method, model, data, init, args, key):
     seconds = time.perf_counter() - start
     calls = int(result.timings.num_grad_evals)
     rows = calls * (n if method == "nuts" else options["batch_size"])
+    if ensemble is not None:
+        calls += ensemble["gradient_calls"]
+        rows += ensemble["row_gradients"]
+        seconds += ensemble["seconds"]
     rmse, lpd = predictive_scores(model, result.draws, data.X_test, data.y_test)
     record = {
         "test_rmse": rmse,
@@ -196,12 +220,17 @@ def run_sampler(method, model, data, init, args, key):
     return record
 
 
-def run_ensemble(model, data, init, args, row_budget: int):
-    """Deep ensemble: MAP by Adam at the given total row-gradient budget."""
+def train_ensemble(model, data, init, args, steps: int) -> dict:
+    """Adam on the log posterior, ``steps`` minibatch steps per member.
+
+    Learning rate 1e-3, then 1e-4 for the last 20% of the steps; batches of
+    ``--batch`` rows from the samplers' epoch stream. Returns the trained
+    members (leading axis: member), their gradient counts and the wall time.
+    """
     n = data.num_train
     batch = min(args.batch, n)
     members = args.chains
-    steps = max(1, row_budget // (members * batch))
+    steps = max(1, steps)
     logdensity = model.minibatch_logdensity_fn(n)
     X, y = jnp.asarray(data.X_train), jnp.asarray(data.y_train)
     boundaries = {int(0.8 * steps): 0.1}
@@ -231,16 +260,28 @@ def run_ensemble(model, data, init, args, row_budget: int):
     keys = jax.random.split(jax.random.key(args.seed + 7), members)
     trained = jax.jit(jax.vmap(train))(init, keys)
     jax.block_until_ready(trained)
-    seconds = time.perf_counter() - start
-    draws = jax.tree_util.tree_map(lambda x: np.asarray(x)[:, None], trained)
+    return {
+        "params": trained,
+        "gradient_calls": int(steps * members),
+        "row_gradients": int(steps * members * batch),
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def run_ensemble(model, data, init, args, row_budget: int):
+    """Deep ensemble: MAP by Adam at the given total row-gradient budget."""
+    n = data.num_train
+    steps = max(1, row_budget // (args.chains * min(args.batch, n)))
+    ensemble = train_ensemble(model, data, init, args, steps)
+    draws = jax.tree_util.tree_map(lambda x: np.asarray(x)[:, None], ensemble["params"])
     rmse, lpd = predictive_scores(model, draws, data.X_test, data.y_test)
     return {
         "test_rmse": rmse,
         "test_lpd": lpd,
-        "gradient_calls": int(steps * members),
-        "row_gradients": int(steps * members * batch),
-        "data_passes": steps * members * batch / n,
-        "seconds": seconds,
+        "gradient_calls": ensemble["gradient_calls"],
+        "row_gradients": ensemble["row_gradients"],
+        "data_passes": ensemble["row_gradients"] / n,
+        "seconds": ensemble["seconds"],
     }
 
 

@@ -296,5 +296,8 @@ def ensemble_starts(
         "num_redraws": result.num_redraws,
         "num_steps": DEFAULT_NUM_STEPS,
         "learning_rate": DEFAULT_LEARNING_RATE,
+        # full-data gradients of the optimisation, not counted in
+        # result.timings.num_grad_evals (the sampler's)
+        "num_grad_evals": DEFAULT_NUM_STEPS * (num_chains + result.num_redraws),
     }
     return result.params, report

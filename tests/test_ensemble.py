@@ -91,6 +91,7 @@ def test_sample_starts_from_an_ensemble():
     report = result.config["ensemble"]
     assert report["num_steps"] == 1000 and len(report["modes"]) == 2
     assert report["num_modes"] + report["num_duplicates"] == 2
+    assert report["num_grad_evals"] == 1000 * (2 + report["num_redraws"])
 
 
 @pytest.mark.parametrize(

@@ -46,6 +46,7 @@ from symbayes.kernels.base import (
     Transitions,
     fill_stats,
     positive_float,
+    whole_warmup_transitions,
 )
 from symbayes.kernels.mclmc import (
     GRADS_PER_STEP,
@@ -233,19 +234,6 @@ class AdjustedMCLMC(Kernel):
             )
             return chain._replace(state=state), stats
 
-        def parameters(chain: AdjustedMCLMCChain) -> dict:
-            return {
-                "L": chain.L,
-                "step_size": chain.step_size,
-                "inverse_mass_matrix": chain.inverse_mass_matrix,
-            }
-
-        return Transitions(
-            init=init,
-            warmup_step=None,
-            warmup_all=warmup_all,
-            end_warmup=lambda chain: chain,
-            sample_step=sample_step,
-            position=lambda chain: chain.state.position,
-            parameters=parameters,
+        return whole_warmup_transitions(
+            init, warmup_all, sample_step, ("L", "step_size", "inverse_mass_matrix")
         )

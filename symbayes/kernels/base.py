@@ -91,6 +91,31 @@ class Transitions(NamedTuple):
     parameters: Callable
 
 
+def whole_warmup_transitions(
+    init: Callable,
+    warmup_all: Callable,
+    sample_step: Callable,
+    parameter_names: tuple[str, ...],
+) -> Transitions:
+    """:class:`Transitions` of a kernel tuned by one whole-warmup call.
+
+    For chains that carry a blackjax ``state`` (with ``position``) and their
+    tuned parameters as fields: no per-step warmup, nothing to freeze, and
+    ``parameter_names`` are the fields reported.
+    """
+    return Transitions(
+        init=init,
+        warmup_step=None,
+        warmup_all=warmup_all,
+        end_warmup=lambda chain: chain,
+        sample_step=sample_step,
+        position=lambda chain: chain.state.position,
+        parameters=lambda chain: {
+            name: getattr(chain, name) for name in parameter_names
+        },
+    )
+
+
 def empty_stats(dtype: Any = jnp.float32) -> dict[str, jax.Array]:
     """Zeros for every entry of :data:`STAT_NAMES` (a kernel fills its own)."""
     stats = {name: jnp.zeros((), dtype) for name in STAT_NAMES}

@@ -65,6 +65,7 @@ from symbayes.kernels.base import (
     fill_stats,
     positive_float,
     positive_int,
+    whole_warmup_transitions,
 )
 from symbayes.kernels.mclmc import fold_integrator_state
 
@@ -319,19 +320,9 @@ class ChEES(Kernel):
             )
             return chain._replace(state=state), stats
 
-        def parameters(chain: ChEESChain) -> dict:
-            return {
-                "step_size": chain.step_size,
-                "num_leapfrog_steps": chain.num_leapfrog_steps,
-                "inverse_mass_matrix": chain.inverse_mass_matrix,
-            }
-
-        return Transitions(
-            init=init,
-            warmup_step=None,
-            warmup_all=warmup_all,
-            end_warmup=lambda chain: chain,
-            sample_step=sample_step,
-            position=lambda chain: chain.state.position,
-            parameters=parameters,
+        return whole_warmup_transitions(
+            init,
+            warmup_all,
+            sample_step,
+            ("step_size", "num_leapfrog_steps", "inverse_mass_matrix"),
         )

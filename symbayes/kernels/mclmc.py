@@ -68,6 +68,7 @@ from symbayes.kernels.base import (
     fill_stats,
     positive_float,
     positive_int,
+    whole_warmup_transitions,
 )
 
 __all__ = [
@@ -293,19 +294,6 @@ class MCLMC(Kernel):
             )
             return chain._replace(state=state), stats
 
-        def parameters(chain: MCLMCChain) -> dict:
-            return {
-                "L": chain.L,
-                "step_size": chain.step_size,
-                "inverse_mass_matrix": chain.inverse_mass_matrix,
-            }
-
-        return Transitions(
-            init=init,
-            warmup_step=None,
-            warmup_all=warmup_all,
-            end_warmup=lambda chain: chain,
-            sample_step=sample_step,
-            position=lambda chain: chain.state.position,
-            parameters=parameters,
+        return whole_warmup_transitions(
+            init, warmup_all, sample_step, ("L", "step_size", "inverse_mass_matrix")
         )

@@ -120,7 +120,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--thinning", type=int, default=10, help="MCLMC only")
-    parser.add_argument("--energy-vars", type=float, nargs="+", default=[5e-4, 1e-4, 5e-5])
+    parser.add_argument(
+        "--energy-vars", type=float, nargs="+", default=[5e-4, 1e-4, 5e-5]
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     problem = make_problem(args.problem)

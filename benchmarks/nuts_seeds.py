@@ -1,0 +1,99 @@
+"""symbayes NUTS against numpyro NUTS over several seeds of the suite.
+
+Reads ``results/suite_*.json`` files of ``run.py`` runs that differ only in
+``--seed`` and pools them per problem and method: ESS per second is the sum
+of the runs' minimum bulk ESS (function and canonical coordinates) over the
+sum of their warmup + sampling seconds (compilation excluded), so one
+unlucky run does not decide a ratio. numpyro's faster mode is the one with
+the larger pooled function ESS/s. Prints a Markdown table and writes it,
+with the per-seed ratios, to ``results/nuts_seeds.json``.
+
+Usage (from the repository root)::
+
+    python benchmarks/nuts_seeds.py benchmarks/results/suite_nuts-4x500-quiet-seed*.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PEERS = ("numpyro-nuts-sequential", "numpyro-nuts")
+
+
+def pooled(records: list[dict]) -> dict:
+    """Pooled ESS/s of one method's runs (one record per seed)."""
+    seconds = sum(r["seconds"]["warmup"] + r["seconds"]["sampling"] for r in records)
+    grads = sum(r["grad_evals"]["total"] for r in records)
+    out = {
+        "runs": len(records),
+        "seconds": seconds,
+        "us_per_grad": 1e6 * seconds / grads,
+    }
+    for space in ("function", "canonical"):
+        ess = sum(r[f"ess_bulk_min_{space}"] for r in records)
+        out[f"ess_per_second_{space}"] = ess / seconds
+        out[f"ess_per_1000_grads_{space}"] = 1000 * ess / grads
+    return out
+
+
+def main(paths: list[str]) -> dict:
+    runs: dict = {}
+    for path in paths:
+        report = json.loads(Path(path).read_text())
+        seed = report["seeds"]["seed"]
+        for record in report["records"]:
+            if record.get("status") != "ok":
+                continue
+            runs.setdefault(record["problem"], {}).setdefault(record["method"], {})[
+                seed
+            ] = record
+    table = {}
+    print(
+        "| problem | seeds | symbayes / numpyro (faster mode), function ESS/s |"
+        " canonical ESS/s | per-seed function ratios | us per gradient, symbayes /"
+        " numpyro |"
+    )
+    print("|---|---|---|---|---|---|")
+    for problem, methods in runs.items():
+        if "nuts-none" not in methods:
+            continue
+        ours = pooled(list(methods["nuts-none"].values()))
+        peers = {m: pooled(list(methods[m].values())) for m in PEERS if m in methods}
+        best = max(peers, key=lambda m: peers[m]["ess_per_second_function"])
+        ratio = {
+            space: ours[f"ess_per_second_{space}"]
+            / peers[best][f"ess_per_second_{space}"]
+            for space in ("function", "canonical")
+        }
+        seeds = sorted(set(methods["nuts-none"]) & set(methods[best]))
+        per_seed = []
+        for seed in seeds:
+            a, b = methods["nuts-none"][seed], methods[best][seed]
+            per_seed.append(
+                (a["ess_per_second_function"] or 0)
+                / max(b["ess_per_second_function"] or 1e-12, 1e-12)
+            )
+        table[problem] = {
+            "symbayes": ours,
+            "numpyro": peers,
+            "numpyro_faster_mode": best,
+            "ratio_function": ratio["function"],
+            "ratio_canonical": ratio["canonical"],
+            "seeds": seeds,
+            "per_seed_ratio_function": per_seed,
+        }
+        print(
+            f"| {problem} | {len(seeds)} | {ratio['function']:.2f} ({best}) |"
+            f" {ratio['canonical']:.2f} | {' / '.join(f'{x:.2f}' for x in per_seed)} |"
+            f" {ours['us_per_grad']:.1f} / {peers[best]['us_per_grad']:.1f} |"
+        )
+    out = HERE / "results" / "nuts_seeds.json"
+    out.write_text(json.dumps({"files": paths, "problems": table}, indent=1) + "\n")
+    return table
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -9,7 +9,7 @@ standardised with training statistics.
 Methods (``--chains`` chains or members each, the same initial points, one
 prior draw per chain):
 
-* ``sgld``, ``psgld``, ``sghmc``: :func:`symbayes.sample` with the default
+* ``sgld``, ``psgld``, ``sghmc``, ``psghmc``: :func:`symbayes.sample` with the default
   step-size rule (``step_size="auto"``), batches of ``--batch`` rows drawn
   without replacement per epoch, ``--warmup`` burn-in transitions and
   ``--samples`` draws thinned by ``--thin`` (SGHMC: warmup and thinning
@@ -20,7 +20,7 @@ prior draw per chain):
   phase (``--cycles`` cycles per chain);
 * ``nuts``: full-batch NUTS, ``--nuts-warmup`` + ``--nuts-samples`` per chain
   (yacht and energy only, unless ``--nuts-everywhere``);
-* ``ens-sgld``, ``ens-psgld``, ``ens-sghmc``: the deep ensemble below,
+* ``ens-sgld``, ``ens-psgld``, ``ens-sghmc``, ``ens-psghmc``: the deep ensemble below,
   trained for ``--ensemble-share`` of the SG warmup's transitions (Adam steps
   per member), then the SG kernel from its members for the rest of the
   warmup and the same sampling phase: the same gradients as the SG run
@@ -68,9 +68,9 @@ from symbayes.kernels import cyclical_schedule
 from symbayes.kernels.minibatches import init_stream, next_batch
 from symbayes.models import MLP
 
-SG_METHODS = ("sgld", "psgld", "sghmc", "csgld", "csghmc")
+SG_METHODS = ("sgld", "psgld", "sghmc", "psghmc", "csgld", "csghmc")
 # SG kernels started at a deep ensemble's members (MILE's recipe, with SG-MCMC)
-ENSEMBLE_STARTS = ("ens-sgld", "ens-psgld", "ens-sghmc")
+ENSEMBLE_STARTS = ("ens-sgld", "ens-psgld", "ens-sghmc", "ens-psghmc")
 
 
 def parse() -> argparse.Namespace:
@@ -168,7 +168,7 @@ def run_sampler(method, model, data, init, args, key):
         options["batch_size"] = min(args.batch, n)
         if args.safety is not None:
             options["safety"] = args.safety
-        if kernel == "sghmc":
+        if kernel in ("sghmc", "psghmc"):
             # equal gradient budget: L + 1 gradients per SGHMC transition
             options["num_integration_steps"] = args.sghmc_steps
             options["noise_cap"] = args.sghmc_noise_cap == "on"

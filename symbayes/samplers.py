@@ -601,8 +601,8 @@ def sample(
         symmetry: required with a bare log density; defaults to the model's.
         data: the model's data tuple (or a :class:`symbayes.datasets.Dataset`).
         kernel: a name from :data:`symbayes.kernels.KERNELS` (``"nuts"``,
-            ``"hmc"``, ``"sgld"``, ``"psgld"``, ``"sghmc"``, ...) or a kernel
-            object.
+            ``"hmc"``, ``"sgld"``, ``"psgld"``, ``"sghmc"``, ``"psghmc"``,
+            ...) or a kernel object.
         quotient: ``"none"``, ``"fold"``, ``"glue"`` or ``"reparam"``
             (:mod:`symbayes.quotient`).
         num_chains: number of chains.

@@ -8,6 +8,7 @@ name                kernel                        exact  quotient modes
 ``sgld``            :class:`SGLD` (minibatches)   no     none, reparam, fold
 ``psgld``           :class:`PSGLD` (minibatches)  no     none, reparam, fold
 ``sghmc``           :class:`SGHMC` (minibatches)  no     none, reparam, fold
+``psghmc``          :class:`PSGHMC` (minibatches) no     none, reparam, fold
 ``mclmc``           :class:`MCLMC` (unadjusted)   no     none, fold
 ``adjusted_mclmc``  :class:`AdjustedMCLMC`        yes    none, fold
 ``chees``           :class:`ChEES` (cross-chain)  yes    none, fold
@@ -34,7 +35,7 @@ from symbayes.kernels.schedules import (
     cyclical_schedule,
     polynomial_schedule,
 )
-from symbayes.kernels.sghmc import SGHMC
+from symbayes.kernels.sghmc import PSGHMC, SGHMC
 from symbayes.kernels.sgld import PSGLD, SGLD
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "KERNELS",
     "MCLMC",
     "NUTS",
+    "PSGHMC",
     "PSGLD",
     "SGHMC",
     "SGLD",
@@ -60,7 +62,7 @@ __all__ = [
 
 KERNELS: dict[str, type[Kernel]] = {
     cls.name: cls
-    for cls in (NUTS, HMC, SGLD, PSGLD, SGHMC, MCLMC, AdjustedMCLMC, ChEES)
+    for cls in (NUTS, HMC, SGLD, PSGLD, SGHMC, PSGHMC, MCLMC, AdjustedMCLMC, ChEES)
 }
 
 

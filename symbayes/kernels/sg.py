@@ -255,9 +255,12 @@ class SGKernel(Kernel):
             noise = chain.noise_variance
             if num_noise:
                 grads = []
+                # in the preconditioned coordinates (ones without a
+                # preconditioner): the noise the whitened momentum sees
+                root = jnp.sqrt(self._preconditioner(chain.accumulator))
                 for k in jax.random.split(key_noise, num_noise):
                     g, stream = gradient(chain.position, stream, k)
-                    grads.append(ravel_pytree(g)[0])
+                    grads.append(root * ravel_pytree(g)[0])
                 noise = gradient_noise_variance(jnp.stack(grads)).astype(dtype)
             base = jnp.asarray(self._step_rule(curvature, noise), dtype)
             if not auto:
@@ -378,3 +381,50 @@ class SGKernel(Kernel):
             position=lambda chain: chain.position,
             parameters=parameters,
         )
+
+
+class RMSpropPreconditioning:
+    """RMSprop's diagonal preconditioner for an SG kernel (pSGLD, pSGHMC).
+
+    ``G = 1 / (regularizer + sqrt(V))``, ``V <- decay V + (1 - decay) g^2``,
+    adapted during the first 3/4 of warmup and then frozen (Li et al. 2016).
+    A dataclass that mixes this in declares the fields ``decay``,
+    ``regularizer`` and ``tie_preconditioner`` and calls
+    :meth:`_check_rmsprop` from ``__post_init__``.
+    """
+
+    decay: float
+    regularizer: float
+    tie_preconditioner: bool
+
+    def _check_rmsprop(self) -> None:
+        positive_float("regularizer", self.regularizer)
+        if not (0.0 < float(self.decay) < 1.0):
+            raise ValueError(f"decay must be in (0, 1), got {self.decay!r}")
+        if not isinstance(self.tie_preconditioner, bool):
+            raise ValueError(
+                "tie_preconditioner must be True or False, got "
+                f"{self.tie_preconditioner!r}"
+            )
+
+    @property
+    def preconditioned(self) -> bool:
+        return True
+
+    def validate(self, quotient: Any, template: Any, num_warmup: int) -> None:
+        super().validate(quotient, template, num_warmup)  # type: ignore[misc]
+        if quotient.tied and not self.tie_preconditioner:
+            raise ValueError(
+                f"quotient={quotient.mode!r} needs the RMSprop preconditioner tied "
+                "across units (tie_preconditioner=True): an untied preconditioner "
+                "is not left unchanged by the permutations, and folding would "
+                "bias the draws"
+            )
+
+    def _update_accumulator(
+        self, accumulator: jax.Array, gradient: jax.Array
+    ) -> jax.Array:
+        return self.decay * accumulator + (1.0 - self.decay) * jnp.square(gradient)
+
+    def _preconditioner(self, accumulator: jax.Array) -> jax.Array:
+        return 1.0 / (self.regularizer + jnp.sqrt(accumulator))

@@ -60,9 +60,9 @@ from jax.flatten_util import ravel_pytree
 
 from symbayes.kernels.base import positive_float, positive_int
 from symbayes.kernels.minibatches import MinibatchStream
-from symbayes.kernels.sg import SGChain, SGKernel
+from symbayes.kernels.sg import RMSpropPreconditioning, SGChain, SGKernel
 
-__all__ = ["SGHMC"]
+__all__ = ["PSGHMC", "SGHMC"]
 
 
 @dataclass(frozen=True)
@@ -136,10 +136,16 @@ class SGHMC(SGKernel):
         gradient: Callable,
         preconditioner: jax.Array,
     ) -> tuple[Any, MinibatchStream, jax.Array, Any]:
-        del preconditioner
         position = chain.position
         key_first, key_steps = jax.random.split(key)
         momentum = chain.momentum
+        # G^1/2 as a pytree (None without a preconditioner): the momentum is
+        # the whitened u = G^1/2 p, so kicks and drifts are scaled by it
+        root = (
+            ravel_pytree(position)[1](jnp.sqrt(preconditioner))
+            if self.preconditioned
+            else None
+        )
         # persistent momentum integrates the gradient noise: its heat is about
         # eps V / (2 alpha) (Chen et al. 2014, section 3.2), held below
         # noise_fraction by raising the friction to eps V / (2 noise_fraction)
@@ -160,14 +166,19 @@ class SGHMC(SGKernel):
             variance = temperature * (1.0 - decay**2) - decay**2 * gradient_noise
         noise_scale = jnp.sqrt(jnp.maximum(variance, 0.0))
 
+        def scaled(tree: Any) -> Any:
+            if root is None:
+                return tree
+            return jax.tree_util.tree_map(jnp.multiply, root, tree)
+
         def kick(momentum: Any, grad: Any) -> Any:
             return jax.tree_util.tree_map(
-                lambda p, g: p + 0.5 * step_size * g, momentum, grad
+                lambda p, g: p + 0.5 * step_size * g, momentum, scaled(grad)
             )
 
         def drift(position: Any, momentum: Any) -> Any:
             return jax.tree_util.tree_map(
-                lambda x, p: x + 0.5 * step_size * p, position, momentum
+                lambda x, p: x + 0.5 * step_size * p, position, scaled(momentum)
             )
 
         def inner(carry, step_key):
@@ -191,3 +202,50 @@ class SGHMC(SGKernel):
             inner, (position, momentum, grad, stream), steps
         )
         return position, stream, first, momentum
+
+
+@dataclass(frozen=True)
+class PSGHMC(RMSpropPreconditioning, SGHMC):
+    r"""SGHMC with RMSprop's diagonal mass matrix (see the module docstring).
+
+    The mass matrix is ``M = G^{-1}`` with pSGLD's ``G = 1 / (lambda +
+    sqrt(V))`` (adapted during the first 3/4 of warmup, then frozen). The
+    momentum is stored whitened, ``u = G^{1/2} p ~ N(0, T I)``, so BAOAB reads
+
+    .. math::
+
+        u \leftarrow u + \tfrac{\epsilon}{2} G^{1/2} g, \quad
+        x \leftarrow x + \tfrac{\epsilon}{2} G^{1/2} u, \quad
+        u \leftarrow e^{-\alpha\epsilon} u + \sqrt{T (1 - e^{-2\alpha\epsilon})}\,\xi,
+
+    then the drift and the kick again: SGHMC in the coordinates ``G^{-1/2}
+    x``, where the pilot measures the curvature ``lambda_max(G^1/2 H G^1/2)``
+    and the gradient noise ``G V`` that set the step and the friction. This
+    is the preconditioning of scale-adapted SGHMC (Springenberg, Klein,
+    Falkner & Hutter 2016) with the adaptation stopped after warmup, so that
+    the metric no longer depends on the position and the only bias is the
+    discretisation and the gradient noise.
+
+    Args:
+        decay: RMSprop's ``a``.
+        regularizer: ``lambda`` in ``G = 1 / (lambda + sqrt(V))``.
+        tie_preconditioner: average ``V`` over the units of every hidden axis
+            (required by ``quotient="fold"``).
+
+    The other options are :class:`SGHMC`'s.
+
+    References:
+        Springenberg, Klein, Falkner & Hutter (2016), "Bayesian optimization
+        with robust Bayesian neural networks", NeurIPS. Li, Chen, Carlson &
+        Carin (2016), AAAI.
+    """
+
+    name: ClassVar[str] = "psghmc"
+
+    decay: float = 0.99
+    regularizer: float = 1e-5
+    tie_preconditioner: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._check_rmsprop()

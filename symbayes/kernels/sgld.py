@@ -36,9 +36,8 @@ import jax.numpy as jnp
 from blackjax.sgmcmc import diffusions
 from jax.flatten_util import ravel_pytree
 
-from symbayes.kernels.base import positive_float
 from symbayes.kernels.minibatches import MinibatchStream
-from symbayes.kernels.sg import SGChain, SGKernel
+from symbayes.kernels.sg import RMSpropPreconditioning, SGChain, SGKernel
 
 __all__ = ["PSGLD", "SGLD"]
 
@@ -75,7 +74,7 @@ class SGLD(SGKernel):
 
 
 @dataclass(frozen=True)
-class PSGLD(SGLD):
+class PSGLD(RMSpropPreconditioning, SGLD):
     """Preconditioned SGLD with an RMSprop diagonal (see the module docstring).
 
     Args:
@@ -99,31 +98,7 @@ class PSGLD(SGLD):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        positive_float("regularizer", self.regularizer)
-        if not (0.0 < float(self.decay) < 1.0):
-            raise ValueError(f"decay must be in (0, 1), got {self.decay!r}")
-
-    @property
-    def preconditioned(self) -> bool:
-        return True
-
-    def validate(self, quotient: Any, template: Any, num_warmup: int) -> None:
-        super().validate(quotient, template, num_warmup)
-        if quotient.tied and not self.tie_preconditioner:
-            raise ValueError(
-                f"quotient={quotient.mode!r} needs the RMSprop preconditioner tied "
-                "across units (tie_preconditioner=True): an untied preconditioner "
-                "is not left unchanged by the permutations, and folding would "
-                "bias the draws"
-            )
-
-    def _update_accumulator(
-        self, accumulator: jax.Array, gradient: jax.Array
-    ) -> jax.Array:
-        return self.decay * accumulator + (1.0 - self.decay) * jnp.square(gradient)
-
-    def _preconditioner(self, accumulator: jax.Array) -> jax.Array:
-        return 1.0 / (self.regularizer + jnp.sqrt(accumulator))
+        self._check_rmsprop()
 
     def _move(
         self,

@@ -383,19 +383,30 @@ class SGKernel(Kernel):
         )
 
 
+@dataclass(frozen=True)
 class RMSpropPreconditioning:
     """RMSprop's diagonal preconditioner for an SG kernel (pSGLD, pSGHMC).
 
     ``G = 1 / (regularizer + sqrt(V))``, ``V <- decay V + (1 - decay) g^2``,
     adapted during the first 3/4 of warmup and then frozen (Li et al. 2016).
-    A dataclass that mixes this in declares the fields ``decay``,
-    ``regularizer`` and ``tie_preconditioner`` and calls
-    :meth:`_check_rmsprop` from ``__post_init__``.
+    Mixed in before the kernel class (``class PSGLD(RMSpropPreconditioning,
+    SGLD)``); its fields come after the kernel's.
+
+    Args:
+        decay: RMSprop's ``a``.
+        regularizer: ``lambda`` in ``G = 1 / (lambda + sqrt(V))``.
+        tie_preconditioner: average ``V`` over the units of every hidden
+            axis after each update (required by ``quotient="fold"``, which is
+            exact only with a preconditioner the group leaves unchanged).
     """
 
-    decay: float
-    regularizer: float
-    tie_preconditioner: bool
+    decay: float = 0.99
+    regularizer: float = 1e-5
+    tie_preconditioner: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()  # type: ignore[misc]
+        self._check_rmsprop()
 
     def _check_rmsprop(self) -> None:
         positive_float("regularizer", self.regularizer)

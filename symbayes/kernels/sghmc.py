@@ -241,11 +241,3 @@ class PSGHMC(RMSpropPreconditioning, SGHMC):
     """
 
     name: ClassVar[str] = "psghmc"
-
-    decay: float = 0.99
-    regularizer: float = 1e-5
-    tie_preconditioner: bool = True
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self._check_rmsprop()

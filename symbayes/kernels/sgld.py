@@ -92,14 +92,6 @@ class PSGLD(RMSpropPreconditioning, SGLD):
 
     name: ClassVar[str] = "psgld"
 
-    decay: float = 0.99
-    regularizer: float = 1e-5
-    tie_preconditioner: bool = True
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self._check_rmsprop()
-
     def _move(
         self,
         key: jax.Array,

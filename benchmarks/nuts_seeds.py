@@ -4,9 +4,12 @@ Reads ``results/suite_*.json`` files of ``run.py`` runs that differ only in
 ``--seed`` and pools them per problem and method: ESS per second is the sum
 of the runs' minimum bulk ESS (function and canonical coordinates) over the
 sum of their warmup + sampling seconds (compilation excluded), so one
-unlucky run does not decide a ratio. numpyro's faster mode is the one with
-the larger pooled function ESS/s. Prints a Markdown table and writes it,
-with the per-seed ratios, to ``results/nuts_seeds.json``.
+unlucky run does not decide a ratio. Each library runs in its faster mode
+per problem, the one with the larger pooled function ESS/s: symbayes
+``nuts-none`` (``chain_method="auto"``, sequential on CPU) or
+``nuts-none-vectorized``; numpyro ``sequential`` or ``vectorized``. Prints a
+Markdown table and writes it, with the per-seed ratios, to
+``results/nuts_seeds.json`` (``--output`` for another name).
 
 Usage (from the repository root)::
 
@@ -15,12 +18,14 @@ Usage (from the repository root)::
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 PEERS = ("numpyro-nuts-sequential", "numpyro-nuts")
+# symbayes NUTS: chain_method="auto" (sequential on CPU) and vectorized
+OURS = ("nuts-none", "nuts-none-vectorized")
 
 
 def pooled(records: list[dict]) -> dict:
@@ -39,7 +44,7 @@ def pooled(records: list[dict]) -> dict:
     return out
 
 
-def main(paths: list[str]) -> dict:
+def main(paths: list[str], output: Path) -> dict:
     runs: dict = {}
     for path in paths:
         report = json.loads(Path(path).read_text())
@@ -52,32 +57,35 @@ def main(paths: list[str]) -> dict:
             ] = record
     table = {}
     print(
-        "| problem | seeds | symbayes / numpyro (faster mode), function ESS/s |"
+        "| problem | seeds | symbayes / numpyro (faster modes), function ESS/s |"
         " canonical ESS/s | per-seed function ratios | us per gradient, symbayes /"
         " numpyro |"
     )
     print("|---|---|---|---|---|---|")
     for problem, methods in runs.items():
-        if "nuts-none" not in methods:
-            continue
-        ours = pooled(list(methods["nuts-none"].values()))
+        mine = {m: pooled(list(methods[m].values())) for m in OURS if m in methods}
         peers = {m: pooled(list(methods[m].values())) for m in PEERS if m in methods}
+        if not mine or not peers:
+            continue
+        our_best = max(mine, key=lambda m: mine[m]["ess_per_second_function"])
+        ours = mine[our_best]
         best = max(peers, key=lambda m: peers[m]["ess_per_second_function"])
         ratio = {
             space: ours[f"ess_per_second_{space}"]
             / peers[best][f"ess_per_second_{space}"]
             for space in ("function", "canonical")
         }
-        seeds = sorted(set(methods["nuts-none"]) & set(methods[best]))
+        seeds = sorted(set(methods[our_best]) & set(methods[best]))
         per_seed = []
         for seed in seeds:
-            a, b = methods["nuts-none"][seed], methods[best][seed]
+            a, b = methods[our_best][seed], methods[best][seed]
             per_seed.append(
                 (a["ess_per_second_function"] or 0)
                 / max(b["ess_per_second_function"] or 1e-12, 1e-12)
             )
         table[problem] = {
-            "symbayes": ours,
+            "symbayes": mine,
+            "symbayes_faster_mode": our_best,
             "numpyro": peers,
             "numpyro_faster_mode": best,
             "ratio_function": ratio["function"],
@@ -86,14 +94,20 @@ def main(paths: list[str]) -> dict:
             "per_seed_ratio_function": per_seed,
         }
         print(
-            f"| {problem} | {len(seeds)} | {ratio['function']:.2f} ({best}) |"
+            f"| {problem} | {len(seeds)} | {ratio['function']:.2f}"
+            f" ({our_best} / {best}) |"
             f" {ratio['canonical']:.2f} | {' / '.join(f'{x:.2f}' for x in per_seed)} |"
             f" {ours['us_per_grad']:.1f} / {peers[best]['us_per_grad']:.1f} |"
         )
-    out = HERE / "results" / "nuts_seeds.json"
-    out.write_text(json.dumps({"files": paths, "problems": table}, indent=1) + "\n")
+    output.write_text(json.dumps({"files": paths, "problems": table}, indent=1) + "\n")
     return table
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="+", help="suite JSON files of run.py")
+    parser.add_argument(
+        "--output", type=Path, default=HERE / "results" / "nuts_seeds.json"
+    )
+    args = parser.parse_args()
+    main(args.files, args.output)

@@ -178,6 +178,7 @@ METHODS = (
         for k in ("mclmc", "adjusted_mclmc", "chees")
         for q in ("none", "fold")
     ),
+    "nuts-none-vectorized",
     "numpyro-nuts",
     "numpyro-nuts-sequential",
     "stan-nuts",
@@ -364,6 +365,7 @@ def run_symbayes(
     size: dict,
     seed: int,
     max_diagnosed_chains: int | None = None,
+    chain_method: str = "auto",
 ) -> dict[str, Any]:
     sg = kernel in ("sgld", "sghmc")
     thinning = size["sg_thinning"] if sg else 1
@@ -395,6 +397,7 @@ def run_symbayes(
         thinning=thinning,
         key=seed + 1,
         progress_bar=False,
+        chain_method=chain_method,
         **options,
     )
     wall = time.perf_counter() - start
@@ -486,6 +489,9 @@ def run_method(
     max_diagnosed_chains: int | None = None,
 ) -> dict[str, Any]:
     library, kernel, quotient = "symbayes", *method.split("-", 1)
+    chain_method = "auto"
+    if method == "nuts-none-vectorized":  # symbayes' vmap over chains
+        quotient, chain_method = "none", "vectorized"
     if method in ("numpyro-nuts", "stan-nuts"):
         library, kernel, quotient = method.split("-")[0], "nuts", "none"
     if method == "numpyro-nuts-sequential":
@@ -506,7 +512,14 @@ def run_method(
     try:
         if library == "symbayes":
             record = run_symbayes(
-                problem, kernel, quotient, init, size, seed, max_diagnosed_chains
+                problem,
+                kernel,
+                quotient,
+                init,
+                size,
+                seed,
+                max_diagnosed_chains,
+                chain_method,
             )
         else:
             record = run_peer(problem, library, init, size, seed)

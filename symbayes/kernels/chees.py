@@ -54,7 +54,11 @@ import jax
 import jax.numpy as jnp
 import optax
 from blackjax.adaptation.chees_adaptation import base as chees_base
-from blackjax.adaptation.mass_matrix import welford_algorithm
+from blackjax.adaptation.mass_matrix import (
+    MassMatrixAdaptationState,
+    mass_matrix_adaptation,
+    welford_algorithm,
+)
 from blackjax.mcmc import dynamic_hmc
 from jax.flatten_util import ravel_pytree
 
@@ -73,10 +77,6 @@ __all__ = ["ChEES", "ChEESChain"]
 
 # bits of the Halton jitter sequence: distinct jitters for 2**20 transitions
 HALTON_BITS = 20
-# Stan's regularisation of a diagonal metric estimated from n draws:
-# n / (n + 5) * variance + 5 / (n + 5) * METRIC_SHRINKAGE_TARGET
-METRIC_SHRINKAGE_TARGET = 1e-3
-METRIC_SHRINKAGE_PRIOR = 5.0
 
 
 class ChEESChain(NamedTuple):
@@ -187,6 +187,7 @@ class ChEES(Kernel):
             self.max_leapfrog_steps,
         )
         welford_init, welford_update, _ = welford_algorithm(is_diagonal_matrix=True)
+        _, _, regularised = mass_matrix_adaptation(is_diagonal_matrix=True)
 
         def transition(key, state, step_size, num_leapfrog_steps, metric):
             new, info = step_fn(
@@ -218,10 +219,12 @@ class ChEES(Kernel):
             of the positions accumulate from that transition on.
             """
             count = states.logdensity.shape[0]
-            welford = jax.tree_util.tree_map(
-                lambda x: jnp.broadcast_to(jnp.asarray(x), (count, *jnp.shape(x))),
-                welford_init(size),
-            )
+            welford = None
+            if accumulate is not None:
+                welford = jax.tree_util.tree_map(
+                    lambda x: jnp.broadcast_to(jnp.asarray(x), (count, *jnp.shape(x))),
+                    welford_init(size),
+                )
 
             def one_step(carry, t):
                 states, adaptation, welford = carry
@@ -256,12 +259,19 @@ class ChEES(Kernel):
             return states, adaptation, welford, grads.sum(axis=0).astype(jnp.int32)
 
         def estimate_metric(welford) -> jax.Array:
-            """Mean within-chain variance, shrunk as Stan's, tied by the quotient."""
-            count = welford.sample_size[0].astype(dtype)
-            variance = jnp.mean(welford.m2 / jnp.maximum(count - 1, 1), axis=0)
-            weight = count / (count + METRIC_SHRINKAGE_PRIOR)
-            metric = weight * variance + (1 - weight) * METRIC_SHRINKAGE_TARGET
-            return project(metric).astype(dtype)
+            """Mean within-chain variance, regularised as Stan's, tied.
+
+            The chains' ``m2`` (equal counts) averaged into one Welford state,
+            regularised by blackjax's window-end rule (``n / (n + 5)`` towards
+            ``1e-3``), then projected by the quotient.
+            """
+            within = welford._replace(
+                mean=welford.mean[0],
+                m2=jnp.mean(welford.m2, axis=0),
+                sample_size=welford.sample_size[0],
+            )
+            state = regularised(MassMatrixAdaptationState(ones, within))
+            return project(state.inverse_mass_matrix).astype(dtype)
 
         def warmup_all(keys, chains, num_steps, chain_method):
             del chain_method  # cross-chain: always vectorised

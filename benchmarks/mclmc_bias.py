@@ -123,7 +123,13 @@ def main() -> None:
     parser.add_argument(
         "--energy-vars", type=float, nargs="+", default=[5e-4, 1e-4, 5e-5]
     )
+    parser.add_argument(
+        "--l-factors", type=float, nargs="+", default=[0.4], help="MCLMC l_factor"
+    )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--output", type=Path, help="default results/mclmc_bias_<problem>.json"
+    )
     args = parser.parse_args()
     problem = make_problem(args.problem)
     init = initial_points(problem, args.chains, args.seed)
@@ -155,12 +161,14 @@ def main() -> None:
     }
     print(speeds, flush=True)
     rows = []
-    for energy_var in args.energy_vars:
+    settings = [(e, f) for e in args.energy_vars for f in args.l_factors]
+    for energy_var, l_factor in settings:
         result = sample(
             problem.model,
             init,
             kernel="mclmc",
             desired_energy_var=energy_var,
+            l_factor=l_factor,
             num_warmup=args.warmup * args.thinning,
             thinning=args.thinning,
             **common,
@@ -174,6 +182,8 @@ def main() -> None:
         rows.append(
             {
                 "desired_energy_var": energy_var,
+                "l_factor": l_factor,
+                "L_mean": float(np.mean(result.adaptation["L"])),
                 "step_size_mean": float(np.mean(result.adaptation["step_size"])),
                 "test_lpd": mine["test_lpd"],
                 "test_lpd_minus_nuts": lpd_error,
@@ -207,7 +217,7 @@ def main() -> None:
         "rows": rows,
         "seconds": time.perf_counter() - start,
     }
-    path = HERE / "results" / f"mclmc_bias_{args.problem}.json"
+    path = args.output or HERE / "results" / f"mclmc_bias_{args.problem}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
 

@@ -131,6 +131,7 @@ def test_chees_identity_metric_on_request():
         ("mclmc", {"num_warmup": 10}, "num_warmup must be >= 30"),
         ("mclmc", {"step_size": -1.0, "L": 1.0}, "step_size must be a positive"),
         ("mclmc", {"desired_energy_var": 0.0}, "desired_energy_var"),
+        ("mclmc", {"l_factor": -0.4}, "l_factor must be a positive"),
         ("mclmc", {"quotient": "glue"}, "does not support quotient='glue'"),
         ("adjusted_mclmc", {"target_acceptance_rate": 1.5}, "target_acceptance_rate"),
         ("adjusted_mclmc", {"target_num_integration_steps": 1.0}, ">= 1.2"),
@@ -152,6 +153,22 @@ def test_bad_options_raise_clear_errors(kernel, options, message, monkeypatch):
     monkeypatch.setattr(symbayes.driver, "compiled", no_compiling)
     with pytest.raises(ValueError, match=message):
         run_target(kernel, quotient, **options)
+
+
+def test_l_factor_scales_the_tuned_L():
+    """``L = l_factor * step * tau``: the first two tuner phases do not use it."""
+    short = {"num_warmup": 300, "num_samples": 10}
+    base = run_target("mclmc", "none", **short)
+    double = run_target("mclmc", "none", l_factor=0.8, **short)
+    np.testing.assert_allclose(
+        np.asarray(double.adaptation["L"]),
+        2 * np.asarray(base.adaptation["L"]),
+        rtol=1e-5,
+    )
+    np.testing.assert_array_equal(
+        np.asarray(double.adaptation["step_size"]),
+        np.asarray(base.adaptation["step_size"]),
+    )
 
 
 def test_registry_lists_the_new_kernels():

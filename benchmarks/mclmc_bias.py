@@ -16,8 +16,9 @@ same initial points:
   correlated (the mean of the per-point MCSEs: conservative, so the z-score
   is a lower bound of the bias in MCSE units).
 
-Each MCLMC setting of ``desired_energy_var`` (the tuner's target energy
-error; smaller: smaller step, less bias) is one row. Every run also reports
+Each MCLMC setting, a pair of ``desired_energy_var`` (the tuner's target
+energy error; smaller: smaller step, less bias) and ``l_factor`` (the
+tuner's ``L = l_factor * step * tau``), is one row. Every run also reports
 its speed: the minimum bulk ESS of the predictive means over the test inputs
 (function-space ESS) per second of warmup + sampling, compilation excluded,
 and its ratio to numpyro NUTS (``chain_method="sequential"``, its fast CPU

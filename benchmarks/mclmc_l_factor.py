@@ -9,9 +9,8 @@ over the function coordinates (predictive means at the probe inputs, then
 the total log-likelihood, last), the four slowest coordinates, the tuned
 ``L`` and ESS per second of warmup + sampling (compilation excluded).
 
-Run each setting in its own process (compiled runners are cached per
-process and the cache keys the kernel's options, so one process per value
-is not needed for correctness, only for clean timings)::
+Run (from the repository root; settings share a process, one process per
+seed)::
 
     python benchmarks/mclmc_l_factor.py --problem bnn-1-3-1-tanh-sinusoidal \
         --seed 0 --settings 0.4 0.8 1.6 nuts

@@ -1,13 +1,13 @@
 """Per-gradient cost of blackjax's NUTS against numpyro's on one potential.
 
 Both run PPCA's numpyro potential (``peers.numpyro_model``), vmapped over 8
-chains from the suite's initial points, at one fixed step size with a unit
+chains from the suite's initial points of seed 2, at one fixed step size with a unit
 metric and no adaptation, so both build trees of the same distribution and
 only the samplers' per-step work differs. Each is timed twice after a
 compiling run; numpyro's ``MCMC.run`` may recompile on a repeat, so take the
-smaller of its two numbers. symbayes' NUTS is blackjax's, so the blackjax
-number is what symbayes pays (its own per-step wrapper costs nothing
-measurable on a 24-dimensional Gaussian).
+smaller of its two numbers. symbayes' NUTS is blackjax's kernel inside
+symbayes' transition (stats, optional fold), so the blackjax number is a
+lower bound of what symbayes pays per gradient.
 
 Run (from the repository root)::
 

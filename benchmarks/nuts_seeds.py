@@ -1,10 +1,14 @@
 """symbayes NUTS against numpyro NUTS over several seeds of the suite.
 
 Reads ``results/suite_*.json`` files of ``run.py`` runs that differ only in
-``--seed`` and pools them per problem and method: ESS per second is the sum
-of the runs' minimum bulk ESS (function and canonical coordinates) over the
-sum of their warmup + sampling seconds (compilation excluded), so one
-unlucky run does not decide a ratio. Each library runs in its faster mode
+``--seed`` (or repeat a seed, e.g. with the methods in the other order) and
+pools them per problem and method: ESS per second is the sum of the runs'
+minimum bulk ESS (function and canonical coordinates) over the sum of their
+warmup + sampling seconds (compilation excluded), so one unlucky run does
+not decide a ratio. The per-seed ratios pool a seed's repeats the same way.
+This machine's per-gradient timings drift by 15% over minutes, whichever
+library runs, so a fair comparison repeats each seed with the two libraries
+in both orders within a process. Each library runs in its faster mode
 per problem, the one with the larger pooled function ESS/s: symbayes
 ``nuts-none`` (``chain_method="auto"``, sequential on CPU) or
 ``nuts-none-vectorized``; numpyro ``sequential`` or ``vectorized``. Prints a
@@ -44,6 +48,10 @@ def pooled(records: list[dict]) -> dict:
     return out
 
 
+def _all(by_seed: dict) -> list[dict]:
+    return [record for records in by_seed.values() for record in records]
+
+
 def main(paths: list[str], output: Path) -> dict:
     runs: dict = {}
     for path in paths:
@@ -52,9 +60,10 @@ def main(paths: list[str], output: Path) -> dict:
         for record in report["records"]:
             if record.get("status") != "ok":
                 continue
-            runs.setdefault(record["problem"], {}).setdefault(record["method"], {})[
-                seed
-            ] = record
+            by_seed = runs.setdefault(record["problem"], {}).setdefault(
+                record["method"], {}
+            )
+            by_seed.setdefault(seed, []).append(record)
     table = {}
     print(
         "| problem | seeds | symbayes / numpyro (faster modes), function ESS/s |"
@@ -63,8 +72,8 @@ def main(paths: list[str], output: Path) -> dict:
     )
     print("|---|---|---|---|---|---|")
     for problem, methods in runs.items():
-        mine = {m: pooled(list(methods[m].values())) for m in OURS if m in methods}
-        peers = {m: pooled(list(methods[m].values())) for m in PEERS if m in methods}
+        mine = {m: pooled(_all(methods[m])) for m in OURS if m in methods}
+        peers = {m: pooled(_all(methods[m])) for m in PEERS if m in methods}
         if not mine or not peers:
             continue
         our_best = max(mine, key=lambda m: mine[m]["ess_per_second_function"])
@@ -76,13 +85,11 @@ def main(paths: list[str], output: Path) -> dict:
             for space in ("function", "canonical")
         }
         seeds = sorted(set(methods[our_best]) & set(methods[best]))
-        per_seed = []
-        for seed in seeds:
-            a, b = methods[our_best][seed], methods[best][seed]
-            per_seed.append(
-                (a["ess_per_second_function"] or 0)
-                / max(b["ess_per_second_function"] or 1e-12, 1e-12)
-            )
+        per_seed = [
+            pooled(methods[our_best][seed])["ess_per_second_function"]
+            / max(pooled(methods[best][seed])["ess_per_second_function"], 1e-12)
+            for seed in seeds
+        ]
         table[problem] = {
             "symbayes": mine,
             "symbayes_faster_mode": our_best,
@@ -91,6 +98,7 @@ def main(paths: list[str], output: Path) -> dict:
             "ratio_function": ratio["function"],
             "ratio_canonical": ratio["canonical"],
             "seeds": seeds,
+            "runs_per_seed": [len(methods[our_best][seed]) for seed in seeds],
             "per_seed_ratio_function": per_seed,
         }
         print(

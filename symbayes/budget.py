@@ -265,6 +265,7 @@ def sample_until_covered(
             model_or_logdensity_fn,
             init,
             symmetry,
+            init_per_chain=True,
             data=data,
             num_chains=size,
             key=jax.random.key_data(sample_key),

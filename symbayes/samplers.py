@@ -239,10 +239,126 @@ def normalize_key(key: Any) -> tuple[jax.Array, int | None]:
     return jax.random.wrap_key_data(jnp.asarray(key, jnp.uint32)), None
 
 
+def _shapes(tree: Any) -> str:
+    """``{path: shape}`` of a pytree, for messages."""
+    return ", ".join(
+        f"{jax.tree_util.keystr(path) or 'params'}: {tuple(np.shape(x))}"
+        for path, x in jax.tree_util.tree_leaves_with_path(tree)
+    )
+
+
+def _model_shapes(info: ProblemInfo, key: jax.Array) -> Any:
+    """The shapes of one params pytree of the model (``None``: no model init)."""
+    if info.init_fn is None:
+        return None
+    try:
+        return jax.eval_shape(info.init_fn, key)
+    except (TypeError, jax.errors.ConcretizationTypeError):
+        return None
+
+
+def _fits(tree: Any, shapes: Any, lead: tuple[int, ...]) -> bool:
+    """Whether ``tree`` has the structure of ``shapes``, each leaf ``lead + shape``."""
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    expected, expected_def = jax.tree_util.tree_flatten(shapes)
+    return treedef == expected_def and all(
+        tuple(np.shape(x)) == (*lead, *e.shape) for x, e in zip(leaves, expected)
+    )
+
+
+def _init_per_chain(
+    info: ProblemInfo,
+    init_params: Any,
+    num_chains: int,
+    key: jax.Array,
+    per_chain: bool | None,
+) -> bool:
+    """Whether ``init_params`` hold one point per chain or one point for all.
+
+    One point must fit the symmetry (and the model's params, with a model);
+    points per chain must have leading axis ``num_chains`` on every leaf and
+    fit as well after it. ``per_chain=None`` infers the reading and refuses
+    when both fit: with a bare log density and a symmetry that acts on no
+    leading axis (e.g. ``Symmetry(())``) 8 points of dimension 24 and one of
+    dimension 192 read alike.
+
+    Raises:
+        ValueError: no arrays, a leading axis that is not
+            ``num_chains`` (``per_chain=True``), shapes that are not the
+            model's, or an ambiguous reading.
+        SymmetryError: params that do not fit the symmetry.
+    """
+    leaves = jax.tree_util.tree_leaves(init_params)
+    if not leaves:
+        raise ValueError("init_params hold no arrays")
+    leading = all(np.shape(x)[:1] == (num_chains,) for x in leaves)
+    if per_chain:
+        if not leading:
+            raise ValueError(
+                f"init_per_chain=True needs leading axis num_chains={num_chains} on "
+                f"every leaf of init_params; got {_shapes(init_params)}"
+            )
+        info.symmetry.validate(jax.tree_util.tree_map(lambda x: x[0], init_params))
+        return True
+    if per_chain is not None:
+        info.symmetry.validate(init_params)
+        return False
+    shapes = _model_shapes(info, key)
+    single_error = _symmetry_error(info.symmetry, init_params)
+    several_error = (
+        _symmetry_error(
+            info.symmetry, jax.tree_util.tree_map(lambda x: x[0], init_params)
+        )
+        if leading
+        else None
+    )
+    single = single_error is None and (shapes is None or _fits(init_params, shapes, ()))
+    several = (
+        leading
+        and several_error is None
+        and (shapes is None or _fits(init_params, shapes, (num_chains,)))
+    )
+    if single and several:
+        raise ValueError(
+            f"init_params are ambiguous: every leaf has leading axis "
+            f"num_chains={num_chains} and they fit the symmetry both as one point "
+            f"({_shapes(init_params)}) and as {num_chains} points; pass "
+            "init_per_chain=True (one point per chain) or init_per_chain=False "
+            "(one point, every chain starts there)"
+        )
+    if single or several:
+        return several
+    # neither: the error of the reading the leading axes point to
+    error = several_error if leading else single_error
+    if error is not None:
+        raise error
+    raise ValueError(
+        f"init_params ({_shapes(init_params)}) are neither one params pytree of "
+        f"the model ({_shapes(shapes)}) nor one per chain (the same with leading "
+        f"axis num_chains={num_chains})"
+    )
+
+
+def _symmetry_error(symmetry: Symmetry, params: Any) -> SymmetryError | None:
+    """The error of ``symmetry.validate(params)``, ``None`` when params fit."""
+    try:
+        symmetry.validate(params)
+    except SymmetryError as error:
+        return error
+    return None
+
+
 def _initial_params(
-    info: ProblemInfo, init_params: Any, num_chains: int, key: jax.Array
+    info: ProblemInfo,
+    init_params: Any,
+    num_chains: int,
+    key: jax.Array,
+    per_chain: bool = False,
 ) -> Any:
-    """Per-chain initial params ``(num_chains, ...)``, drawn vectorised, validated."""
+    """Per-chain initial params ``(num_chains, ...)``, drawn vectorised, validated.
+
+    ``per_chain``: how given ``init_params`` read (:func:`_init_per_chain`).
+    """
     if init_params is None:
         if info.init_fn is None:
             raise ValueError("init_params is required with a bare log-density function")
@@ -259,17 +375,8 @@ def _initial_params(
             params = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *draws)
         check_finite(params, "initial params drawn from the model")
         return params
-    try:
-        info.symmetry.validate(init_params)
-        single = True
-    except SymmetryError as single_error:
-        leaves = jax.tree_util.tree_leaves(init_params)
-        if not leaves or any(np.shape(x)[:1] != (num_chains,) for x in leaves):
-            raise single_error
-        info.symmetry.validate(jax.tree_util.tree_map(lambda x: x[0], init_params))
-        single = False
     check_finite(init_params, "init_params")
-    if single:
+    if not per_chain:
         init_params = jax.tree_util.tree_map(
             lambda x: jnp.broadcast_to(jnp.asarray(x), (num_chains, *np.shape(x))),
             init_params,
@@ -295,20 +402,17 @@ def _ensemble(info: ProblemInfo, name: str, num_chains: int, key: jax.Array):
     )
 
 
-def _template(info: ProblemInfo, init_params: Any, num_chains: int, key: jax.Array):
+def _template(
+    info: ProblemInfo, init_params: Any, key: jax.Array, per_chain: bool = False
+) -> Any:
     """One params pytree, to size the run before anything is allocated."""
     if init_params is None:
         if info.init_fn is None:
             raise ValueError("init_params is required with a bare log-density function")
         return jax.eval_shape(info.init_fn, key)
-    leaves = jax.tree_util.tree_leaves(init_params)
-    if not leaves:
-        raise ValueError("init_params hold no arrays")
-    try:
-        info.symmetry.validate(init_params)
-        return init_params
-    except SymmetryError:
+    if per_chain:
         return jax.tree_util.tree_map(lambda x: x[0], init_params)
+    return init_params
 
 
 def _format_values(values: np.ndarray) -> str:
@@ -404,6 +508,7 @@ def _choose_reparam_keys(
         info.model if info.model is not None else info.problem.logdensity(()),
         params,
         None if info.model is not None else info.symmetry,
+        init_per_chain=True,
         data=info.data if info.data else None,
         kernel=pilot_kernel,
         quotient="none",
@@ -565,6 +670,7 @@ def sample(
     init_params: Any = None,
     symmetry: Symmetry | None = None,
     *,
+    init_per_chain: bool | None = None,
     data: Any = None,
     kernel: str | Kernel = "nuts",
     quotient: str = "none",
@@ -599,6 +705,12 @@ def sample(
             members in one canonical mode re-drawn once, the report in
             ``result.config["ensemble"]`` (:mod:`symbayes.ensemble`).
         symmetry: required with a bare log density; defaults to the model's.
+        init_per_chain: how given ``init_params`` read: ``True`` one point
+            per chain (leading axis ``num_chains``), ``False`` one point for
+            every chain, ``None`` (default) inferred from the model's params
+            or the symmetry, refused when both readings fit (a bare log
+            density whose symmetry acts on no leading axis). Unused without
+            given ``init_params``.
         data: the model's data tuple (or a :class:`symbayes.datasets.Dataset`).
         kernel: a name from :data:`symbayes.kernels.KERNELS` (``"nuts"``,
             ``"hmc"``, ``"sgld"``, ``"psgld"``, ``"sghmc"``, ``"psghmc"``,
@@ -681,6 +793,10 @@ def sample(
         canonical_method,
         reparam_check,
     )
+    if init_per_chain is not None and not isinstance(init_per_chain, bool):
+        raise ValueError(
+            f"init_per_chain must be True, False or None, got {init_per_chain!r}"
+        )
     kernel_obj = make_kernel(kernel, kernel_options)
     kernel_obj.check_run(int(num_warmup))
     layout = layout_for(devices, num_chains, kernel_obj)
@@ -715,7 +831,12 @@ def sample(
     ensemble_report = None
     if isinstance(init_params, str):
         init_params, ensemble_report = _ensemble(info, init_params, num_chains, key)
-    template_shape = _template(info, init_params, num_chains, init_key)
+    per_chain = ensemble_report is not None
+    if init_params is not None and not per_chain:
+        per_chain = _init_per_chain(
+            info, init_params, num_chains, init_key, init_per_chain
+        )
+    template_shape = _template(info, init_params, init_key, per_chain)
     num_params = num_coordinates(template_shape)
     warmup_chunk, sample_chunk = _chunk_sizes(
         num_warmup, num_samples, thinning, num_chains, num_params, chunk_size
@@ -731,7 +852,7 @@ def sample(
         sample_chunk,
         num_chains,
     )
-    params = _initial_params(info, init_params, num_chains, init_key)
+    params = _initial_params(info, init_params, num_chains, init_key, per_chain)
     template = jax.tree_util.tree_map(lambda x: x[0], params)
     info.symmetry.validate(template)
     if check_symmetry:

@@ -11,6 +11,7 @@ changed, not bad luck.
 from __future__ import annotations
 
 import arviz as az
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -359,6 +360,56 @@ def test_init_params_that_do_not_fit_the_symmetry():
         bad = targets.initial_params(2)
         bad["z"] = bad["z"].at[0, 0].set(jnp.inf)
         sample(targets.logdensity, bad, targets.SYMMETRY, num_chains=2)
+
+
+def _gaussian(params):
+    return -0.5 * jnp.sum(params["x"] ** 2)
+
+
+def test_ambiguous_init_params_are_refused_before_any_work():
+    # 4 points of dimension 3, or one point of shape (4, 3): Symmetry(())
+    # accepts both, so neither reading may be guessed
+    init = {"x": jnp.arange(12.0).reshape(4, 3)}
+    with pytest.raises(ValueError, match=r"init_params are ambiguous.*init_per_chain"):
+        sample(_gaussian, init, Symmetry(()), num_chains=4, progress_bar=False)
+    with pytest.raises(ValueError, match="init_per_chain must be True, False or None"):
+        sample(_gaussian, init, Symmetry(()), num_chains=4, init_per_chain="yes")
+    with pytest.raises(ValueError, match=r"leading axis num_chains=2 on every leaf"):
+        sample(_gaussian, init, Symmetry(()), num_chains=2, init_per_chain=True)
+
+
+@pytest.mark.parametrize("per_chain", [True, False])
+def test_init_per_chain_says_how_init_params_read(per_chain):
+    from symbayes.samplers import _init_per_chain, _initial_params, _problem
+
+    info = _problem(_gaussian, Symmetry(()), None, None)
+    init = {"x": jnp.arange(12.0).reshape(4, 3)}
+    key = jax.random.key(0)
+    assert _init_per_chain(info, init, 4, key, per_chain) is per_chain
+    params = _initial_params(info, init, 4, key, per_chain)
+    expected = (4, 3) if per_chain else (4, 4, 3)
+    assert params["x"].shape == expected
+    if per_chain:  # chain c starts at row c
+        np.testing.assert_array_equal(params["x"], init["x"])
+    else:  # every chain starts at the one point
+        np.testing.assert_array_equal(params["x"][2], init["x"])
+
+
+def test_a_model_says_how_init_params_read():
+    from symbayes.models import MLP
+    from symbayes.samplers import _init_per_chain, _problem
+
+    model = MLP((1, 3, 1))
+    data = (np.zeros((5, 1), np.float32), np.zeros((5, 1), np.float32))
+    info = _problem(model, None, data, None)
+    key = jax.random.key(0)
+    one = model.init(key, data)
+    several = jax.tree_util.tree_map(lambda x: jnp.stack([x, x, x]), one)
+    assert _init_per_chain(info, one, 3, key, None) is False
+    assert _init_per_chain(info, several, 3, key, None) is True
+    wrong = jax.tree_util.tree_map(lambda x: x[:2], several)
+    with pytest.raises((ValueError, SymmetryError)):
+        _init_per_chain(info, wrong, 3, key, None)
 
 
 def test_symbayes_exports_sample():

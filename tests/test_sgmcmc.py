@@ -34,6 +34,7 @@ from symbayes.kernels import (
 )
 from symbayes.kernels.minibatches import init_stream, next_batch
 from symbayes.kernels.schedules import check_schedule
+from symbayes.kernels.sg import pilot_steps
 from symbayes.symmetry import Symmetry
 
 NUM_DATA = 200
@@ -120,6 +121,12 @@ def test_default_step_rule_recovers_the_regression_posterior(kernel, options):
     assert result.num_divergences == 0
     assert_gaussian_posterior(result, kernel)
     assert np.all(np.asarray(result.adaptation["base_step_size"]) > 0)
+    if "step_size" not in options:  # every gradient counted, the pilots' too
+        k = make_kernel(kernel, options)
+        pilot = 2 * k.pilot_iterations + (4 if k._needs_noise_estimate() else 0)
+        per_chain = (400 + 2000) * k._grads_per_move() + pilot + int(k.preconditioned)
+        per_chain += len(pilot_steps(400)) * pilot
+        assert result.timings.num_grad_evals == 4 * per_chain
 
 
 def test_cyclical_runs_record_the_cycle_of_every_draw():
@@ -149,6 +156,27 @@ def test_epochs_visit_every_row_once():
     first, second = np.concatenate(seen[:3]), np.concatenate(seen[3:])
     assert len(set(first.tolist())) == 9 and len(set(second.tolist())) == 9
     assert int(stream.epoch) == 1
+
+
+def test_vmapped_batches_shuffle_only_inside_the_epoch_loop():
+    """Vmapped over chains, no permutation runs outside the epoch-end loop.
+
+    A per-chain ``lax.cond`` would become a select that sorts every step,
+    and a permutation whose key the loop leaves unchanged would be hoisted
+    out of the loop by XLA: both put a ``sort`` in the entry computation.
+    """
+    data = (jnp.arange(64.0),)
+    keys = jax.random.split(jax.random.key(0), 4)
+    streams = jax.vmap(lambda k: init_stream(k, 64))(keys)
+
+    def step(keys, streams):
+        return jax.vmap(lambda k, s: next_batch(k, s, data, 8))(keys, streams)
+
+    hlo = jax.jit(step).lower(keys, streams).compile().as_text()
+    entry = hlo[hlo.index("ENTRY") :]
+    entry = entry[: entry.index("\n}")]
+    assert "while(" in entry
+    assert " sort(" not in entry
 
 
 @pytest.mark.parametrize("kernel", ["psgld", "psghmc"])

@@ -54,7 +54,8 @@ def next_batch(
     """The next batch of the epoch; at the end of an epoch, reshuffle first.
 
     Args:
-        key: used only when a new epoch starts (its permutation).
+        key: used only when a new epoch starts (its permutation, with the
+            epoch folded in).
         stream: the chain's stream.
         data: tuple of arrays with leading axis ``n`` (device arrays).
         batch_size: ``b`` rows per batch, ``1 <= b <= n``.
@@ -67,10 +68,16 @@ def next_batch(
     num_batches = num_data // batch_size
 
     def reshuffle(stream: MinibatchStream) -> MinibatchStream:
-        order = jax.random.permutation(key, num_data).astype(jnp.int32)
+        epoch_key = jax.random.fold_in(key, stream.epoch)
+        order = jax.random.permutation(epoch_key, num_data).astype(jnp.int32)
         return MinibatchStream(order, jnp.zeros((), jnp.int32), stream.epoch + 1)
 
-    stream = jax.lax.cond(stream.cursor >= num_batches, reshuffle, lambda s: s, stream)
+    # A loop that runs once at an epoch's end and not at all otherwise, not a
+    # ``lax.cond``: vmapped over chains, a cond with a per-chain predicate
+    # becomes a select that shuffles every step. The shuffle's key depends on
+    # the loop's carry (the epoch) so that XLA cannot hoist the permutation
+    # out of the loop as invariant, which would shuffle every step again.
+    stream = jax.lax.while_loop(lambda s: s.cursor >= num_batches, reshuffle, stream)
     index = jax.lax.dynamic_slice(
         stream.order, (stream.cursor * batch_size,), (batch_size,)
     )

@@ -232,6 +232,11 @@ class SGKernel(Kernel):
         grads_per_move = self._grads_per_move()
         num_noise = 4 if self._needs_noise_estimate() else 0
         pilot_grads = 2 * self.pilot_iterations + num_noise
+        # what init spends (the pilot, the preconditioner's first gradient),
+        # counted with the first warmup transition
+        init_grads = (pilot_grads if auto or num_noise else 0) + int(
+            self.preconditioned
+        )
 
         def gradient(
             position: Any, stream: MinibatchStream, key: jax.Array
@@ -356,9 +361,10 @@ class SGKernel(Kernel):
                     again, lambda c: pilot(key_pilot, c), lambda c: c, chain
                 )
             chain, stats = transition(key_move, chain, t < adapt_until, False)
+            extra = jnp.where(t == 0, init_grads, 0)
             if auto or num_noise:
-                extra = jnp.where(again, pilot_grads, 0).astype(jnp.int32)
-                stats["num_grad_evals"] = stats["num_grad_evals"] + extra
+                extra = extra + jnp.where(again, pilot_grads, 0)
+            stats["num_grad_evals"] = stats["num_grad_evals"] + extra.astype(jnp.int32)
             return chain, stats
 
         def end_warmup(chain: SGChain) -> SGChain:

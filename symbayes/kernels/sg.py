@@ -233,7 +233,7 @@ class SGKernel(Kernel):
         num_noise = 4 if self._needs_noise_estimate() else 0
         pilot_grads = 2 * self.pilot_iterations + num_noise
         # what init spends (the pilot, the preconditioner's first gradient),
-        # counted with the first warmup transition
+        # counted with the first warmup transition (uncounted without warmup)
         init_grads = (pilot_grads if auto or num_noise else 0) + int(
             self.preconditioned
         )

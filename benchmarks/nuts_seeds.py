@@ -6,9 +6,10 @@ pools them per problem and method: ESS per second is the sum of the runs'
 minimum bulk ESS (function and canonical coordinates) over the sum of their
 warmup + sampling seconds (compilation excluded), so one unlucky run does
 not decide a ratio. The per-seed ratios pool a seed's repeats the same way.
-This machine's per-gradient timings drift by 15% over minutes, whichever
-library runs, so a fair comparison repeats each seed with the two libraries
-in both orders within a process. Each library runs in its faster mode
+One library's run of one seed took up to 24% longer in one process than
+in another on this machine, with no consistent effect of which library ran
+first, so a fair comparison repeats each seed with the two libraries in
+both orders. Each library runs in its faster mode
 per problem, the one with the larger pooled function ESS/s: symbayes
 ``nuts-none`` (``chain_method="auto"``, sequential on CPU) or
 ``nuts-none-vectorized``; numpyro ``sequential`` or ``vectorized``. Prints a

@@ -292,26 +292,21 @@ def _init_per_chain(
     if not leaves:
         raise ValueError("init_params hold no arrays")
     leading = all(np.shape(x)[:1] == (num_chains,) for x in leaves)
+    first = jax.tree_util.tree_map(lambda x: x[0], init_params) if leading else None
     if per_chain:
         if not leading:
             raise ValueError(
                 f"init_per_chain=True needs leading axis num_chains={num_chains} on "
                 f"every leaf of init_params; got {_shapes(init_params)}"
             )
-        info.symmetry.validate(jax.tree_util.tree_map(lambda x: x[0], init_params))
+        info.symmetry.validate(first)
         return True
     if per_chain is not None:
         info.symmetry.validate(init_params)
         return False
     shapes = _model_shapes(info, key)
     single_error = _symmetry_error(info.symmetry, init_params)
-    several_error = (
-        _symmetry_error(
-            info.symmetry, jax.tree_util.tree_map(lambda x: x[0], init_params)
-        )
-        if leading
-        else None
-    )
+    several_error = _symmetry_error(info.symmetry, first) if leading else None
     single = single_error is None and (shapes is None or _fits(init_params, shapes, ()))
     several = (
         leading

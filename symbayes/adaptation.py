@@ -5,7 +5,10 @@ r"""Warmup of HMC-family kernels: Stan's windowed adaptation, per chain or poole
 covariance in doubling slow windows; the new inverse mass matrix of a window
 is regularised towards a small multiple of the identity (Stan's rule) and,
 for ``fold`` and ``glue``, projected onto the matrices the group leaves
-unchanged. The pieces are blackjax's: ``dual_averaging_adaptation``, the
+unchanged. After every slow window, dual averaging restarts from the
+step-size heuristic run with the new metric, as Stan and numpyro do
+(``restart``; the HMC kernels run the heuristic). The pieces are
+blackjax's: ``dual_averaging_adaptation``, the
 ``welford_diag`` / ``welford_dense`` metric cores of
 ``blackjax.adaptation.metric_recipes`` (wrapped by
 :func:`~symbayes.quotient.ties.tying_core` for the projection) and
@@ -91,11 +94,15 @@ class WindowAdaptation(NamedTuple):
     * ``init(size, step_size, inverse_mass_matrix) -> StagedAdaptationState``
     * ``update(state, stage, window_end, flat_position, acceptance_rate)``
     * ``final(state) -> (step_size, inverse_mass_matrix)`` for sampling.
+    * ``restart(state, step_size)``: dual averaging restarted at
+      ``step_size`` (Stan restarts it after every slow window, from the
+      step-size heuristic run with the new metric; the kernel runs that).
     """
 
     init: Callable
     update: Callable
     final: Callable
+    restart: Callable
 
 
 def window_adaptation(
@@ -180,7 +187,10 @@ def window_adaptation(
         )
         return step_size, state.inverse_mass_matrix
 
-    return WindowAdaptation(init, update, final)
+    def restart(state: StagedAdaptationState, step_size: jax.Array):
+        return state._replace(ss_state=da_init(step_size), step_size=step_size)
+
+    return WindowAdaptation(init, update, final, restart)
 
 
 # -------------------------------------------------------------- pooling

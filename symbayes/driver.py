@@ -362,6 +362,13 @@ class Runners:
                     return out
 
                 steps = start + jnp.arange(length)
+                if method == "vectorized" and transitions.run_chunk is not None:
+                    chains, (grads, divergent) = transitions.run_chunk(
+                        "warmup", keys, chains, start, end - start, 1, length, None
+                    )
+                    if sink is not None:
+                        _tick(sink, jnp.asarray(-1), end - 1, start, end, every)
+                    return chains, grads, divergent
                 if method == "vectorized":
 
                     def body(chains, t):
@@ -466,6 +473,20 @@ class Runners:
                     return out
 
                 draws = start + jnp.arange(length)
+                if method == "vectorized" and transitions.run_chunk is not None:
+                    chains, out = transitions.run_chunk(
+                        "sampling",
+                        keys,
+                        chains,
+                        settings.num_warmup + start * thinning,
+                        end - start,
+                        thinning,
+                        length,
+                        lambda chain: quotient.to_params(transitions.position(chain)),
+                    )
+                    if sink is not None:
+                        _tick(sink, jnp.asarray(-1), end - 1, start, end, every)
+                    return chains, out
                 if method == "vectorized":
 
                     def body(chains, d):

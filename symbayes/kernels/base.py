@@ -80,6 +80,11 @@ class Transitions(NamedTuple):
         sample_step: ``(key, chain) -> (chain, stats)``.
         position: ``chain -> position`` (sampler coordinates).
         parameters: ``chain -> dict`` of tuned parameters to report.
+        run_chunk: ``(phase, keys, chains, first, count, thinning, length,
+            record) -> (chains, out)``: a chunk of transitions of vmapped
+            chains that need not wait for each other (NUTS:
+            :func:`symbayes.kernels.nuts_machine.desynchronised_chunks`), or
+            ``None``; the driver then vmaps ``warmup_step`` / ``sample_step``.
     """
 
     init: Callable
@@ -89,6 +94,7 @@ class Transitions(NamedTuple):
     sample_step: Callable
     position: Callable
     parameters: Callable
+    run_chunk: Callable | None = None
 
 
 def whole_warmup_transitions(

@@ -49,6 +49,7 @@ from symbayes.kernels.base import (
     positive_float,
     positive_int,
 )
+from symbayes.kernels.nuts_machine import desynchronised_chunks
 from symbayes.quotient.glue import (
     glued_integrator,
     glued_metric,
@@ -263,6 +264,10 @@ class HMC(Kernel):
             new, info = kernel(
                 key, state, position_logdensity, step_size, metric_of(matrix), *extra
             )
+            return complete(new, info, step_size)
+
+        def complete(new, info, step_size):
+            """The post-transition map (``fold``) and the transition's stats."""
             if quotient.folds:
                 folded, element = quotient.fold(new.position)
                 gradient = quotient.act(element, new.logdensity_grad)
@@ -279,37 +284,70 @@ class HMC(Kernel):
             )
             return new, stats
 
-        def initial_step_size(key, state, matrix):
+        def reasonable_step_size(key, state, matrix, start):
+            """Hoffman & Gelman's heuristic from ``start``, and its gradients.
+
+            The search evaluates one leapfrog step at ``start`` and at every
+            doubling or halving until the acceptance crosses the target, so
+            it costs ``1 + |log2(step / start)|`` gradients.
+            """
+
             def generator(step):
                 return lambda k, s: probe(
                     k, s, position_logdensity, step, metric_of(matrix), 1
                 )
 
+            start = jnp.asarray(start, dtype)
             step = find_reasonable_step_size(
-                key,
-                generator,
-                state,
-                jnp.asarray(0.1, dtype),
-                self.target_acceptance_rate,
+                key, generator, state, start, self.target_acceptance_rate
             )
-            return jnp.clip(step, 1e-6, 10.0).astype(dtype)
+            grads = 1 + jnp.round(jnp.abs(jnp.log2(step / start))).astype(jnp.int32)
+            return jnp.clip(step, 1e-6, 10.0).astype(dtype), grads
 
         def init(coordinates: Any, key: jax.Array) -> HMCChain:
             position = initial_position(coordinates) if glued else coordinates
             state = blackjax.hmc.init(position, position_logdensity)
             if adapt_step:
-                step = initial_step_size(key, state, initial_matrix)
+                step, _ = reasonable_step_size(key, state, initial_matrix, 0.1)
             else:
                 step = jnp.asarray(self.step_size, dtype)
             return HMCChain(
                 state, adapt.init(size, step, initial_matrix), step, initial_matrix
             )
 
+        # per-chain windows end inside the step; pooled ones on the host
+        restart_step = adapt_step and adapt_metric and self.adaptation == "per_chain"
+
+        def restart(key, state, adaptation, grads):
+            if glued:
+                state = state._replace(position=reset_frame(state.position))
+            step, extra = reasonable_step_size(
+                jax.random.fold_in(key, 1),
+                state,
+                adaptation.inverse_mass_matrix,
+                adaptation.step_size,
+            )
+            return adapt.restart(adaptation, step), grads + extra
+
+        def restart_chain(key: jax.Array, chain: HMCChain):
+            """The restart of a chain whose slow window has just ended."""
+            adaptation, grads = restart(key, chain.state, chain.adaptation, 0)
+            return chain._replace(adaptation=adaptation), grads
+
         def warmup_step(key: jax.Array, chain: HMCChain, t: jax.Array):
             adaptation = chain.adaptation
             state, stats = transition(
                 key, chain.state, adaptation.step_size, adaptation.inverse_mass_matrix
             )
+            return adapted(key, chain, state, stats, t)
+
+        def adapted(key, chain: HMCChain, state, stats: dict, t, inline: bool = True):
+            """Warmup step ``t``'s adaptation after its transition to ``state``.
+
+            ``inline=False`` leaves the step-size restart at a window end to
+            the caller (:func:`restart_chain`).
+            """
+            adaptation = chain.adaptation
             flat = ravel_pytree(coordinates_of(state.position))[0]
             index = jnp.clip(t, 0, max(num_warmup - 1, 0))
             adaptation = adapt.update(
@@ -319,6 +357,14 @@ class HMC(Kernel):
                 flat,
                 stats["acceptance_rate"],
             )
+            if restart_step and inline:  # Stan: the heuristic with the new metric
+                adaptation, grads = jax.lax.cond(
+                    ends_j[index],
+                    lambda a: restart(key, state, a, stats["num_grad_evals"]),
+                    lambda a: (a, stats["num_grad_evals"]),
+                    adaptation,
+                )
+                stats = {**stats, "num_grad_evals": grads}
             return chain._replace(state=state, adaptation=adaptation), stats
 
         def end_warmup(chain: HMCChain) -> HMCChain:
@@ -341,6 +387,16 @@ class HMC(Kernel):
                 "inverse_mass_matrix": chain.inverse_mass_matrix,
             }
 
+        run_chunk = None
+        if self._desynchronised(glued):
+            run_chunk = desynchronised_chunks(
+                position_logdensity,
+                self.max_num_doublings,
+                complete=complete,
+                adapted=lambda *args: adapted(*args, inline=False),
+                restart=restart_chain if restart_step else None,
+                window_end=lambda t: ends_j[jnp.clip(t, 0, max(num_warmup - 1, 0))],
+            )
         return Transitions(
             init=init,
             warmup_step=warmup_step,
@@ -349,7 +405,12 @@ class HMC(Kernel):
             sample_step=sample_step,
             position=lambda chain: coordinates_of(chain.state.position),
             parameters=parameters,
+            run_chunk=run_chunk,
         )
+
+    def _desynchronised(self, glued: bool) -> bool:
+        """Whether vmapped chains run one leapfrog step at a time (NUTS)."""
+        return False
 
     # ------------------------------------------------------------ pooling
     def pool_steps(self, num_warmup: int) -> np.ndarray:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import blackjax
+import jax
 
 from symbayes.kernels.base import positive_int
 from symbayes.kernels.hmc import HMC
@@ -40,14 +41,30 @@ class NUTS(HMC):
         num_integration_steps: unused by NUTS (kept for a uniform signature).
         max_glues: cap on glues per drift (``glue``).
         max_num_doublings: tree depth cap (``2^depth - 1`` leapfrog steps).
+        desynchronise: with vmapped chains, advance every chain one leapfrog
+            step at a time so that none waits for the deepest tree
+            (:mod:`symbayes.kernels.nuts_machine`; the same draws). ``None``
+            (default): on CPU. Not with ``glue``.
     """
 
     name: ClassVar[str] = "nuts"
 
     max_num_doublings: int = 10
+    desynchronise: bool | None = None
 
     def _check_trajectory(self) -> None:
         positive_int("max_num_doublings", self.max_num_doublings)
+        if not (self.desynchronise is None or isinstance(self.desynchronise, bool)):
+            raise ValueError(
+                f"desynchronise must be None, True or False, got {self.desynchronise!r}"
+            )
+
+    def _desynchronised(self, glued: bool) -> bool:
+        if glued:  # the glued integrator and metric stay on blackjax's kernel
+            return False
+        if self.desynchronise is None:
+            return jax.default_backend() == "cpu"
+        return self.desynchronise
 
     def _blackjax_kernel(self, integrator: Any) -> Any:
         return blackjax.nuts.build_kernel(integrator=integrator)

@@ -5,7 +5,8 @@ tree doublings with a loop of leapfrog steps inside: every chain waits, at
 every transition, for the chain with the deepest tree. On PPCA (8 chains,
 half the transitions at the depth cap) about 28% of the vmapped gradient
 evaluations are such waiting. Here the same algorithm is a per-chain state
-machine that advances by exactly one leapfrog step per call (:func:`tick`).
+machine that advances by exactly one leapfrog step per call (``tick`` of
+:func:`build_machine`).
 One ``while_loop`` ticks all chains together until every chain has made its
 own number of transitions; a chain whose tree is done starts its next
 transition at the next tick, so chains only wait for each other at the end
